@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make train` (short DeepMimic run on the CPU engine) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch; an unpinned `torch` would pull a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+SHARED_DATA ?= $(abspath ../shared/data)
+
+.PHONY: install train test test-all bench data clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+train: install
+	$(PY) -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=16 max_iters=20
+
+test: install
+	MIMICKIT_SHARED_DATA=$(SHARED_DATA) $(PY) -m pytest -x -q tests
+
+bench: install
+	$(PY) scripts/bench_sim.py
+
+data: install
+	$(PY) scripts/fetch_motions.py --source $(SHARED_DATA)
+
+clean:
+	rm -rf $(VENV) outputs multirun

@@ -1,0 +1,54 @@
+"""The env contract the agents see: batched observations, actions, rewards and named episode ends."""
+from __future__ import annotations
+
+import abc
+import enum
+
+import torch
+
+
+class DoneFlags(enum.IntEnum):
+    """Why an episode ended at this step. TIME is a time-out: the agent bootstraps it, unlike FAIL."""
+
+    NULL = 0  # still running
+    FAIL = 1  # terminated by failure (fell, drifted from the reference)
+    SUCC = 2  # terminated by success (task complete)
+    TIME = 3  # truncated by the episode length limit
+
+
+class BaseEnv(abc.ABC):
+    """Batched env. `step` does not reset finished envs: the agent reads the final observation (needed to
+    bootstrap time-outs) and then calls `reset(ids)`, which returns the fresh observations of those envs."""
+
+    num_envs: int
+    device: torch.device
+
+    @property
+    @abc.abstractmethod
+    def obs_dim(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def action_dim(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def action_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(low, high), each (action_dim,): the range the policy's actions are expected in."""
+
+    @abc.abstractmethod
+    def reset(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Reset the listed envs (all when None); return the full (num_envs, obs_dim) observation."""
+
+    @abc.abstractmethod
+    def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """Apply (num_envs, action_dim) actions for one control step.
+
+        Returns obs (num_envs, obs_dim), reward (num_envs,), done (num_envs,) long tensor of `DoneFlags`,
+        and info: a dict of (num_envs,) tensors; keys under "episode/" are per-step values whose
+        episode means the agent logs.
+        """
+
+    def get_reward_terms(self) -> dict[str, torch.Tensor]:
+        """Optional named reward terms of the last step, for logging."""
+        return {}

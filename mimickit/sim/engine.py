@@ -1,0 +1,165 @@
+"""The engine contract: one character, batched over `num_envs` separate worlds, torch tensors in and out.
+
+Every backend (CPU MuJoCo, MuJoCo Warp) implements this class; envs cannot tell which one they drive.
+
+Conventions (the whole project):
+- world frame is Z up; lengths in metres, angles in radians;
+- quaternions are (x, y, z, w) (see `mimickit.anim.rotations`); backends convert MuJoCo's (w, x, y, z) here;
+- root and body velocities are in the **world** frame (linear velocity of the body origin, angular velocity);
+- DoFs are the character's hinge joints in MJCF depth-first order (the free root joint is not a DoF);
+- bodies are the character's bodies in MJCF order, the root first (the MuJoCo world body is excluded);
+- every getter returns a `(num_envs, ...)` float32 tensor on `device`; treat it as read-only.
+"""
+from __future__ import annotations
+
+import abc
+import enum
+
+import torch
+
+
+class ControlMode(str, enum.Enum):
+    """How `set_actions` is interpreted."""
+
+    POS = "pos"  # PD targets in joint space (gains from the character file), integrated implicitly
+    TORQUE = "torque"  # joint torques, clamped to the torque limits
+    NONE = "none"  # no actuation (kinematic playback or passive ragdoll)
+
+
+class Engine(abc.ABC):
+    num_envs: int
+    device: torch.device
+    control_mode: ControlMode
+    body_names: list[str]
+    dof_names: list[str]
+
+    # ---- timing ----
+    @property
+    @abc.abstractmethod
+    def sim_dt(self) -> float:
+        """Physics timestep (1 / sim_freq)."""
+
+    @property
+    @abc.abstractmethod
+    def control_dt(self) -> float:
+        """Time advanced by one `step()` (1 / control_freq)."""
+
+    @property
+    def substeps(self) -> int:
+        return round(self.control_dt / self.sim_dt)
+
+    @property
+    def num_dofs(self) -> int:
+        return len(self.dof_names)
+
+    @property
+    def num_bodies(self) -> int:
+        return len(self.body_names)
+
+    # ---- names and limits ----
+    def body_id(self, name: str) -> int:
+        if name not in self.body_names:
+            raise KeyError(f"unknown body {name!r}; the character has bodies {self.body_names}")
+        return self.body_names.index(name)
+
+    def body_ids(self, names: list[str]) -> list[int]:
+        return [self.body_id(n) for n in names]
+
+    def dof_id(self, name: str) -> int:
+        if name not in self.dof_names:
+            raise KeyError(f"unknown dof {name!r}; the character has dofs {self.dof_names}")
+        return self.dof_names.index(name)
+
+    @property
+    @abc.abstractmethod
+    def dof_limits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(low, high), each (num_dofs,)."""
+
+    @property
+    @abc.abstractmethod
+    def torque_limits(self) -> torch.Tensor:
+        """(num_dofs,) maximum absolute joint torque."""
+
+    # ---- state ----
+    @abc.abstractmethod
+    def root_pos(self) -> torch.Tensor:
+        """(N, 3)"""
+
+    @abc.abstractmethod
+    def root_rot(self) -> torch.Tensor:
+        """(N, 4) xyzw"""
+
+    @abc.abstractmethod
+    def root_lin_vel(self) -> torch.Tensor:
+        """(N, 3) world frame"""
+
+    @abc.abstractmethod
+    def root_ang_vel(self) -> torch.Tensor:
+        """(N, 3) world frame"""
+
+    @abc.abstractmethod
+    def dof_pos(self) -> torch.Tensor:
+        """(N, num_dofs)"""
+
+    @abc.abstractmethod
+    def dof_vel(self) -> torch.Tensor:
+        """(N, num_dofs)"""
+
+    @abc.abstractmethod
+    def body_pos(self) -> torch.Tensor:
+        """(N, num_bodies, 3) world positions of the body frames"""
+
+    @abc.abstractmethod
+    def body_rot(self) -> torch.Tensor:
+        """(N, num_bodies, 4) xyzw"""
+
+    @abc.abstractmethod
+    def body_lin_vel(self) -> torch.Tensor:
+        """(N, num_bodies, 3) world-frame linear velocity of the body frame origins"""
+
+    @abc.abstractmethod
+    def body_ang_vel(self) -> torch.Tensor:
+        """(N, num_bodies, 3) world frame"""
+
+    @abc.abstractmethod
+    def contact_forces(self) -> torch.Tensor:
+        """(N, num_bodies, 3) world-frame net external contact force on each body (ground and self contacts)."""
+
+    # ---- writes ----
+    @abc.abstractmethod
+    def set_state(
+        self,
+        env_ids: torch.Tensor,
+        root_pos: torch.Tensor,
+        root_rot: torch.Tensor,
+        dof_pos: torch.Tensor,
+        root_lin_vel: torch.Tensor | None = None,
+        root_ang_vel: torch.Tensor | None = None,
+        dof_vel: torch.Tensor | None = None,
+    ) -> None:
+        """Teleport the listed envs to a state (velocities default to zero) and recompute derived quantities."""
+
+    @abc.abstractmethod
+    def set_actions(self, actions: torch.Tensor) -> None:
+        """(N, num_dofs) PD targets (pos mode) or torques (torque mode), held for the next `step()`."""
+
+    @abc.abstractmethod
+    def step(self) -> None:
+        """Advance every env by `control_dt` (`substeps` physics steps)."""
+
+    @abc.abstractmethod
+    def pop_unstable_env_ids(self) -> torch.Tensor:
+        """Ids of envs whose simulation diverged (NaN/exploding) since the last call.
+
+        The engine has already reset them to a finite default state; the env must re-initialise them.
+        The running total is `num_unstable_resets`.
+        """
+
+    num_unstable_resets: int = 0
+
+    # ---- helpers shared by backends ----
+    def _check_env_tensor(self, name: str, value: torch.Tensor, n: int, *trailing: int) -> torch.Tensor:
+        expected = (n, *trailing)
+        if tuple(value.shape) != expected:
+            raise ValueError(f"{name}: expected shape {expected}, got {tuple(value.shape)}")
+        return value
