@@ -1,0 +1,147 @@
+"""DeepMimic motion tracking (Peng et al. 2018): imitate reference clips with an imitation reward,
+reference state initialisation and early termination."""
+from __future__ import annotations
+
+import torch
+
+from mimickit.anim import rotations as rot
+from mimickit.anim.motion_lib import MotionLib
+from mimickit.envs import rewards
+from mimickit.envs.base_env import DoneFlags
+from mimickit.envs.char_env import CharEnv
+from mimickit.envs.observations import compute_phase_obs, compute_target_obs
+from mimickit.sim.engine import Engine
+
+
+def compute_joint_rot(body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
+    """Each non-root body's rotation relative to its parent, (N, B, 4) -> (N, B-1, 4). Constant body-frame offsets
+    cancel when two such rotations are compared, so this serves the pose reward without the joint layout."""
+    return rot.quat_mul(rot.quat_conjugate(body_rot[:, parents[1:]]), body_rot[:, 1:])
+
+
+class DeepMimicEnv(CharEnv):
+    def __init__(
+        self,
+        engine: Engine,
+        motion_lib: MotionLib,
+        episode_length: float,
+        contact_bodies: list[str],
+        key_bodies: list[str],
+        contact_height: float,
+        action_scale: float,
+        enable_early_termination: bool,
+        pose_termination: bool,
+        pose_termination_dist: float,
+        tar_obs_steps: list[int],
+        enable_phase_obs: bool,
+        rand_reset: bool,
+        reward: dict,
+    ):
+        super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
+        self.motion_lib = motion_lib
+        if motion_lib.num_dofs != engine.num_dofs:
+            raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
+        self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), device=self.device)
+        self.parents = torch.as_tensor(motion_lib.body_parents, device=self.device)
+        self.pose_termination = pose_termination
+        self.pose_termination_dist = pose_termination_dist
+        self.tar_obs_steps = torch.tensor(tar_obs_steps, dtype=torch.float32, device=self.device)
+        self.enable_phase_obs = enable_phase_obs
+        self.rand_reset = rand_reset
+        self.weights = rewards.ImitationWeights(**reward)
+
+        self.motion_ids = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
+        self.motion_time0 = torch.zeros(self.num_envs, device=self.device)
+        self.reward_terms: dict[str, torch.Tensor] = {}
+        self._ref = None
+
+    # ---- reference ----
+    def _motion_time(self) -> torch.Tensor:
+        return self.motion_time0 + self.episode_step.float() * self.dt
+
+    def _reset_char(self, env_ids: torch.Tensor) -> None:
+        """Reference state initialisation: start each episode at a random time of a random clip."""
+        motion_ids = self.motion_lib.sample_motions(env_ids.numel())
+        times = self.motion_lib.sample_times(motion_ids) if self.rand_reset else torch.zeros(env_ids.numel(), device=self.device)
+        self.motion_ids[env_ids] = motion_ids
+        self.motion_time0[env_ids] = times
+        ref = self.motion_lib.calc_motion_frame(motion_ids, times)
+        self.engine.set_state(
+            env_ids, ref.root_pos, ref.root_rot, ref.dof_pos, ref.root_lin_vel, ref.root_ang_vel, ref.dof_vel
+        )
+        self._ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
+
+    def _post_physics_step(self) -> None:
+        self._ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
+
+    # ---- observation ----
+    def _compute_obs(self) -> torch.Tensor:
+        e = self.engine
+        steps = self.tar_obs_steps.numel()
+        ids = self.motion_ids.unsqueeze(1).expand(-1, steps).reshape(-1)
+        times = (self._motion_time().unsqueeze(1) + self.tar_obs_steps * self.dt).reshape(-1)
+        tar = self.motion_lib.calc_motion_frame(ids, times)
+        b = e.num_bodies
+        tar_obs = compute_target_obs(
+            e.root_pos(),
+            e.root_rot(),
+            tar.body_pos.reshape(self.num_envs, steps, b, 3),
+            tar.body_rot.reshape(self.num_envs, steps, b, 4),
+        )
+        parts = [self._char_obs(), tar_obs]
+        if self.enable_phase_obs:
+            phase = self._motion_time() / self.motion_lib.get_motion_length(self.motion_ids)
+            parts.append(compute_phase_obs(torch.remainder(phase, 1.0)))
+        return torch.cat(parts, dim=-1)
+
+    # ---- reward ----
+    def _compute_reward(self) -> torch.Tensor:
+        e, ref, w = self.engine, self._ref, self.weights
+        body_pos = e.body_pos()
+        terms = {
+            "pose": rewards.joint_rot_err_exp(
+                compute_joint_rot(e.body_rot(), self.parents), compute_joint_rot(ref.body_rot, self.parents), w.pose_scale
+            ),
+            "vel": rewards.dof_vel_err_exp(e.dof_vel(), ref.dof_vel, w.vel_scale),
+            "root_pose": rewards.root_pose_err_exp(e.root_pos(), e.root_rot(), ref.root_pos, ref.root_rot, w.root_pose_scale),
+            "root_vel": rewards.root_vel_err_exp(
+                e.root_lin_vel(), e.root_ang_vel(), ref.root_lin_vel, ref.root_ang_vel, w.root_vel_scale
+            ),
+            "key_pos": rewards.key_body_pos_err_exp(
+                body_pos[:, self.key_body_ids], e.root_pos(), ref.body_pos[:, self.key_body_ids], ref.root_pos, w.key_pos_scale
+            ),
+        }
+        self.reward_terms = terms
+        return (
+            w.pose_w * terms["pose"]
+            + w.vel_w * terms["vel"]
+            + w.root_pose_w * terms["root_pose"]
+            + w.root_vel_w * terms["root_vel"]
+            + w.key_pos_w * terms["key_pos"]
+        )
+
+    def get_reward_terms(self) -> dict[str, torch.Tensor]:
+        return self.reward_terms
+
+    # ---- termination ----
+    def _tracking_error(self) -> torch.Tensor:
+        return rewards.compute_tracking_error(self.engine.body_pos(), self._ref.body_pos)
+
+    def _compute_failure(self) -> torch.Tensor:
+        failed = super()._compute_failure()
+        if self.pose_termination:
+            failed = failed | (self._tracking_error() > self.pose_termination_dist)
+        return failed
+
+    def _compute_done(self, unstable: torch.Tensor) -> torch.Tensor:
+        """Clamped (non-looping) clips also end, as a time-out, when the reference runs out."""
+        done = super()._compute_done(unstable)
+        clip_over = (~self.motion_lib.is_wrapping(self.motion_ids)) & (
+            self._motion_time() >= self.motion_lib.get_motion_length(self.motion_ids)
+        )
+        return torch.where(clip_over & (done == DoneFlags.NULL), DoneFlags.TIME.value, done)
+
+    def _compute_info(self) -> dict:
+        info = {"episode/tracking_error": self._tracking_error()}
+        info.update({f"episode/reward_{k}": v for k, v in self.reward_terms.items()})
+        return info

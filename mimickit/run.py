@@ -1,0 +1,76 @@
+"""The composition root: compose the Hydra config, build engine -> motion library -> env -> agent, run the mode.
+
+    python -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=64
+    python -m mimickit.run experiment=deepmimic_humanoid_ppo mode=test model_file=outputs/.../model.pt
+    python -m mimickit.run env=view_motion motion=spinkick video=true
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mimickit.config import Mode, register_configs, validate_target
+
+log = logging.getLogger(__name__)
+register_configs()
+
+BUILT_GROUPS = ("sim", "motion", "env", "algo", "logger")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every `_target_` group against its constructor before building anything."""
+    groups = BUILT_GROUPS if cfg.mode == Mode.train or cfg.mode == Mode.test else ("sim", "motion", "env")
+    for group in groups:
+        validate_target(cfg[group], group)
+
+
+def build_env(cfg: DictConfig):
+    engine = instantiate(cfg.sim)
+    motion_lib = instantiate(cfg.motion, device=engine.device)
+    return instantiate(cfg.env, engine=engine, motion_lib=motion_lib)
+
+
+def run(cfg: DictConfig, out_dir: str) -> dict:
+    """Build every object from `cfg` and run `cfg.mode`; returns the run's final metrics."""
+    from mimickit.utils.seeding import seed_everything
+
+    validate(cfg)
+    torch.set_num_threads(cfg.torch_threads)
+    seed_everything(cfg.seed)
+    env = build_env(cfg)
+    if cfg.mode == Mode.play:
+        from mimickit.envs.view_motion_env import play
+
+        return play(env, out_dir=out_dir, visualize=cfg.visualize, video=cfg.video, num_steps=cfg.video_steps)
+
+    logger = instantiate(cfg.logger, out_dir=out_dir)
+    agent = instantiate(cfg.algo, env=env, logger=logger, out_dir=out_dir, device=cfg.device)
+    try:
+        if cfg.mode == Mode.train:
+            return agent.train(max_iters=cfg.max_iters, resume=cfg.resume)
+        if cfg.model_file is None:
+            raise ValueError("mode=test needs model_file=<path to a checkpoint>")
+        agent.load(cfg.model_file)
+        metrics = agent.test(num_episodes=cfg.test_episodes)
+        log.info("test: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        return metrics
+    finally:
+        logger.close()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    out_dir = HydraConfig.get().runtime.output_dir
+    OmegaConf.save(cfg, os.path.join(out_dir, "config.yaml"), resolve=True)
+    metrics = run(cfg, out_dir)
+    return metrics.get("return") if metrics else None
+
+
+if __name__ == "__main__":
+    main()
