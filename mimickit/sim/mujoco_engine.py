@@ -1,0 +1,275 @@
+"""CPU engine: `num_envs` separate worlds of one MjModel, stepped in parallel by `mujoco.batch.Batch`.
+
+Batch keeps one state row per world and runs them on a thread pool (bit-identical to a loop over MjData). It beat
+N characters in one MjData (see `scripts/bench_sim.py --compare-layouts`), and keeps worlds independent, so resets
+and divergence stay per env.
+"""
+from __future__ import annotations
+
+import mujoco
+import mujoco.batch
+import numpy as np
+import torch
+
+from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
+from mimickit.sim.character import Character, build_character
+from mimickit.sim.engine import ControlMode, Engine
+
+_DIVERGENCE_WARNINGS = np.array(
+    [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL, mujoco.mjtWarning.mjWARN_BADQACC)]
+)
+_WARNING_COUNT = 1  # column of MjData.warning holding the number of occurrences
+
+
+def compute_body_lin_vel(cvel: torch.Tensor, body_pos: torch.Tensor, root_com: torch.Tensor) -> torch.Tensor:
+    """World-frame linear velocity of body-frame origins from MuJoCo's `cvel`.
+
+    `cvel` is (angular, linear) velocity, world-oriented, about the subtree centre of mass of the body's root
+    (`subtree_com[body_rootid]`); shifting the reference point to the body origin adds omega x r.
+    """
+    return cvel[..., 3:6] + torch.cross(cvel[..., 0:3], body_pos - root_com, dim=-1)
+
+
+def compute_root_ang_vel_world(root_rot: torch.Tensor, local_ang_vel: torch.Tensor) -> torch.Tensor:
+    """MuJoCo's free joint stores angular velocity in the root's local frame; rotate it to the world frame."""
+    return quat_rotate(root_rot, local_ang_vel)
+
+
+def compute_diverged(qpos: np.ndarray, qvel: np.ndarray, warnings: np.ndarray, max_abs_qvel: float) -> np.ndarray:
+    """(N,) bool: a divergence warning was raised (MuJoCo then silently resets the world) or the state blew up."""
+    warned = warnings[:, _DIVERGENCE_WARNINGS, _WARNING_COUNT].sum(axis=1) > 0
+    finite = np.isfinite(qpos).all(axis=1) & np.isfinite(qvel).all(axis=1)
+    return warned | ~finite | (np.abs(np.nan_to_num(qvel)).max(axis=1) > max_abs_qvel)
+
+
+class MujocoEngine(Engine):
+    """`num_envs` copies of one character on the CPU. See `mimickit.sim.engine.Engine` for the conventions."""
+
+    # No physical motion of the character reaches this (PD stress tests peak near 40 rad/s); beyond it, it diverged.
+    MAX_ABS_QVEL = 1.0e3
+
+    def __init__(
+        self,
+        mjcf: str,
+        num_envs: int,
+        device: str = "cpu",
+        sim_freq: int = 120,
+        control_freq: int = 30,
+        control_mode: str = "pos",
+        self_collision: bool = True,
+        passive_damping_frac: float = 0.1,
+        nthread: int = 0,
+    ) -> None:
+        """
+        Args:
+            mjcf: character file; absolute, or relative to the current directory or to the repository root.
+            num_envs: number of independent worlds.
+            device: torch device of every tensor in and out (physics runs on the CPU regardless).
+            sim_freq: physics steps per second.
+            control_freq: `step()` calls per second; must divide sim_freq.
+            control_mode: "pos" (PD targets), "torque" or "none".
+            self_collision: whether the character's bodies collide with each other.
+            passive_damping_frac: share of kd applied as passive joint damping in "pos" mode (stability).
+            nthread: Batch threads, the caller's included; 0 uses every CPU.
+        """
+        if num_envs <= 0:
+            raise ValueError(f"num_envs must be positive, got {num_envs}")
+        if control_freq <= 0 or sim_freq % control_freq != 0:
+            raise ValueError(f"control_freq ({control_freq}) must be positive and divide sim_freq ({sim_freq})")
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.control_mode = ControlMode(control_mode)
+        self._sim_freq = sim_freq
+        self._control_freq = control_freq
+        self.character: Character = build_character(
+            mjcf,
+            sim_freq=sim_freq,
+            control_mode=self.control_mode,
+            self_collision=self_collision,
+            passive_damping_frac=passive_damping_frac,
+        )
+        self.mj_model = self.character.model
+        self.dof_names = list(self.character.dof_names)
+        self.body_names = list(self.character.body_names)
+        self.num_unstable_resets = 0
+
+        self._batch = mujoco.batch.Batch(self.mj_model, nsim=num_envs, nthread=nthread)
+        self._qpos, self._qvel, self._ctrl = (self._batch.bind(n) for n in ("qpos", "qvel", "ctrl"))
+        self._derived = {n: self._batch.bind(n) for n in ("xpos", "xquat", "cvel", "subtree_com", "cfrc_ext")}
+        self._ctrl_view = torch.from_numpy(self._ctrl)  # aliases the batch's control rows
+        self._actuator_dof_ids = torch.as_tensor(self.character.actuator_dof_ids, device=self.device)
+        self._body_root_ids = self.mj_model.body_rootid[1:]
+        self._unstable_ids: list[np.ndarray] = []
+        self._cache: dict[str, torch.Tensor] = {}
+
+        self._dof_limits = (self._to_device(self.character.dof_low), self._to_device(self.character.dof_high))
+        self._torque_limits = self._to_device(self.character.torque_limit)
+        all_ids = np.arange(num_envs)
+        self._write_default_state(all_ids)
+
+    # ---- timing and limits ----
+    @property
+    def sim_dt(self) -> float:
+        return 1.0 / self._sim_freq
+
+    @property
+    def control_dt(self) -> float:
+        return 1.0 / self._control_freq
+
+    @property
+    def dof_limits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._dof_limits
+
+    @property
+    def torque_limits(self) -> torch.Tensor:
+        return self._torque_limits
+
+    # ---- state getters (computed once per step/set_state, on first use) ----
+    def root_pos(self) -> torch.Tensor:
+        return self._cached("root_pos", lambda: self._to_device(self._qpos[:, 0:3]))
+
+    def root_rot(self) -> torch.Tensor:
+        return self._cached("root_rot", lambda: quat_from_wxyz(self._to_device(self._qpos[:, 3:7])))
+
+    def root_lin_vel(self) -> torch.Tensor:
+        return self._cached("root_lin_vel", lambda: self._to_device(self._qvel[:, 0:3]))
+
+    def root_ang_vel(self) -> torch.Tensor:
+        def compute() -> torch.Tensor:
+            qpos, qvel = torch.from_numpy(self._qpos), torch.from_numpy(self._qvel)
+            world = compute_root_ang_vel_world(quat_from_wxyz(qpos[:, 3:7]), qvel[:, 3:6])
+            return world.to(self.device, torch.float32)
+
+        return self._cached("root_ang_vel", compute)
+
+    def dof_pos(self) -> torch.Tensor:
+        return self._cached("dof_pos", lambda: self._to_device(self._qpos[:, 7:]))
+
+    def dof_vel(self) -> torch.Tensor:
+        return self._cached("dof_vel", lambda: self._to_device(self._qvel[:, 6:]))
+
+    def body_pos(self) -> torch.Tensor:
+        return self._cached("body_pos", lambda: self._to_device(self._derived["xpos"][:, 1:]))
+
+    def body_rot(self) -> torch.Tensor:
+        return self._cached("body_rot", lambda: quat_from_wxyz(self._to_device(self._derived["xquat"][:, 1:])))
+
+    def body_lin_vel(self) -> torch.Tensor:
+        def compute() -> torch.Tensor:
+            cvel, xpos = _copy64(self._derived["cvel"][:, 1:]), _copy64(self._derived["xpos"][:, 1:])
+            root_com = _copy64(self._derived["subtree_com"][:, self._body_root_ids])
+            return compute_body_lin_vel(cvel, xpos, root_com).to(self.device, torch.float32)
+
+        return self._cached("body_lin_vel", compute)
+
+    def body_ang_vel(self) -> torch.Tensor:
+        return self._cached("body_ang_vel", lambda: self._to_device(self._derived["cvel"][:, 1:, 0:3]))
+
+    def contact_forces(self) -> torch.Tensor:
+        """Force part of `cfrc_ext`, computed in the last physics substep (1 / sim_freq before the state)."""
+        return self._cached("contact_forces", lambda: self._to_device(self._derived["cfrc_ext"][:, 1:, 3:6]))
+
+    # ---- writes ----
+    def set_state(
+        self,
+        env_ids: torch.Tensor,
+        root_pos: torch.Tensor,
+        root_rot: torch.Tensor,
+        dof_pos: torch.Tensor,
+        root_lin_vel: torch.Tensor | None = None,
+        root_ang_vel: torch.Tensor | None = None,
+        dof_vel: torch.Tensor | None = None,
+    ) -> None:
+        ids = self._env_ids_to_numpy(env_ids)
+        n = len(ids)
+        if n == 0:
+            return
+        self._check_env_tensor("root_pos", root_pos, n, 3)
+        self._check_env_tensor("root_rot", root_rot, n, 4)
+        self._check_env_tensor("dof_pos", dof_pos, n, self.num_dofs)
+        zeros3 = torch.zeros(n, 3, dtype=torch.float64)
+        root_lin_vel = zeros3 if root_lin_vel is None else self._check_env_tensor("root_lin_vel", root_lin_vel, n, 3)
+        root_ang_vel = zeros3 if root_ang_vel is None else self._check_env_tensor("root_ang_vel", root_ang_vel, n, 3)
+        if dof_vel is None:
+            dof_vel = torch.zeros(n, self.num_dofs, dtype=torch.float64)
+        self._check_env_tensor("dof_vel", dof_vel, n, self.num_dofs)
+
+        rot = quat_normalize(_to_numpy_ready(root_rot))
+        qpos = torch.cat([_to_numpy_ready(root_pos), quat_to_wxyz(rot), _to_numpy_ready(dof_pos)], dim=-1)
+        local_ang_vel = quat_rotate_inverse(rot, _to_numpy_ready(root_ang_vel))
+        qvel = torch.cat([_to_numpy_ready(root_lin_vel), local_ang_vel, _to_numpy_ready(dof_vel)], dim=-1)
+        self._batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+        self._qpos[ids] = qpos.numpy()
+        self._qvel[ids] = qvel.numpy()
+        self._batch.forward(ids)
+        self._cache.clear()
+
+    def set_actions(self, actions: torch.Tensor) -> None:
+        """PD targets (pos) or torques (torque), (N, num_dofs) in DoF order; ignored in mode "none"."""
+        self._check_env_tensor("actions", actions, self.num_envs, self.num_dofs)
+        if self.control_mode == ControlMode.NONE:
+            return
+        self._ctrl_view.copy_(actions.detach()[:, self._actuator_dof_ids])
+
+    def step(self) -> None:
+        # stage VEL makes positions, velocities and cvel describe the new state rather than the last substep's start.
+        self._batch.step(nstep=self.substeps, stage=mujoco.mjtStage.mjSTAGE_VEL)
+        self._reset_diverged()
+        self._cache.clear()
+
+    def pop_unstable_env_ids(self) -> torch.Tensor:
+        ids = np.unique(np.concatenate(self._unstable_ids)) if self._unstable_ids else np.zeros(0, dtype=np.int64)
+        self._unstable_ids = []
+        return torch.as_tensor(ids, dtype=torch.long, device=self.device)
+
+    def mj_data(self, env_id: int) -> mujoco.MjData:
+        """A standalone MjData of one env with derived fields computed, e.g. for rendering."""
+        data = self._batch.get_data(env_id)
+        mujoco.mj_forward(self.mj_model, data)
+        return data
+
+    # ---- internals ----
+    def _reset_diverged(self) -> None:
+        diverged = compute_diverged(self._qpos, self._qvel, self._batch.warning, self.MAX_ABS_QVEL)
+        if not diverged.any():
+            return
+        ids = np.flatnonzero(diverged)
+        self._write_default_state(ids)
+        self._unstable_ids.append(ids)
+        self.num_unstable_resets += len(ids)
+
+    def _write_default_state(self, ids: np.ndarray) -> None:
+        """Standing T-pose at rest; also clears MuJoCo's warning counters of those worlds."""
+        self._batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+        self._qpos[ids] = self.character.default_qpos
+        self._qvel[ids] = 0.0
+        self._batch.forward(ids)
+        self._cache.clear()
+
+    def _cached(self, name: str, compute) -> torch.Tensor:
+        value = self._cache.get(name)
+        if value is None:
+            value = self._cache[name] = compute()
+        return value
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+
+    def _env_ids_to_numpy(self, env_ids: torch.Tensor) -> np.ndarray:
+        env_ids = torch.as_tensor(env_ids)
+        if env_ids.dim() != 1 or env_ids.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"env_ids: expected a 1-D integer tensor, got {env_ids.dtype} of shape {tuple(env_ids.shape)}")
+        ids = env_ids.cpu().numpy().astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
+            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min()}..{ids.max()}")
+        return ids
+
+
+def _copy64(array: np.ndarray) -> torch.Tensor:
+    """float64 tensor copy of a (possibly read-only) batch array."""
+    return torch.from_numpy(np.array(array, dtype=np.float64))
+
+
+def _to_numpy_ready(value: torch.Tensor) -> torch.Tensor:
+    """float64 CPU copy, the layout MuJoCo's state rows hold."""
+    return value.detach().to("cpu", torch.float64)
