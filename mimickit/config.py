@@ -76,10 +76,25 @@ def _schema_type(hint: Any) -> Any:
     return Any
 
 
+def _param_hints(cls: type) -> dict[str, Any]:
+    """Constructor type hints; annotations that only resolve under TYPE_CHECKING become Any."""
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except NameError:
+        namespace = vars(inspect.getmodule(cls))
+        hints = {}
+        for name, annotation in inspect.get_annotations(cls.__init__).items():
+            try:
+                hints[name] = eval(annotation, namespace) if isinstance(annotation, str) else annotation
+            except NameError:
+                hints[name] = Any
+        return hints
+
+
 def schema_for(target: str) -> type:
     """A dataclass with one typed field per keyword of `target`'s constructor."""
     cls = get_class(target)
-    hints = typing.get_type_hints(cls.__init__)
+    hints = _param_hints(cls)
     fields = [("_target_", str, field(default=target))]
     for name, param in inspect.signature(cls.__init__).parameters.items():
         if name == "self" or name in RUNTIME_ARGS or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):

@@ -2,15 +2,19 @@
 reference state initialisation and early termination."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from mimickit.anim import rotations as rot
-from mimickit.anim.motion_lib import MotionLib
 from mimickit.envs import rewards
 from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.observations import compute_phase_obs, compute_target_obs
 from mimickit.sim.engine import Engine
+
+if TYPE_CHECKING:
+    from mimickit.anim.motion_lib import MotionLib
 
 
 def compute_joint_rot(body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
@@ -35,7 +39,7 @@ class DeepMimicEnv(CharEnv):
         tar_obs_steps: list[int],
         enable_phase_obs: bool,
         rand_reset: bool,
-        reward: dict,
+        reward: dict[str, float],
     ):
         super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
         self.motion_lib = motion_lib
