@@ -179,3 +179,49 @@ def slerp(q0: torch.Tensor, q1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 def quat_to_angular_velocity(q0: torch.Tensor, q1: torch.Tensor, dt: float | torch.Tensor) -> torch.Tensor:
     """World-frame angular velocity that takes q0 to q1 in dt."""
     return quat_to_exp_map(quat_mul(q1, quat_conjugate(q0))) / dt
+
+
+def wrap_angle(angle: torch.Tensor) -> torch.Tensor:
+    """Wrap angles into [-pi, pi)."""
+    return torch.remainder(angle + torch.pi, 2.0 * torch.pi) - torch.pi
+
+
+def quat_from_euler_xyz(angles: torch.Tensor) -> torch.Tensor:
+    """Intrinsic x-y-z Euler angles (..., 3) to quaternions: R = Rx(a) Ry(b) Rz(c), as MuJoCo composes three
+    consecutive hinges with axes x, y, z on one body."""
+    half = 0.5 * angles
+    c, s = torch.cos(half), torch.sin(half)
+    cx, cy, cz = c.unbind(-1)
+    sx, sy, sz = s.unbind(-1)
+    return torch.stack(
+        [
+            sx * cy * cz + cx * sy * sz,
+            cx * sy * cz - sx * cy * sz,
+            cx * cy * sz + sx * sy * cz,
+            cx * cy * cz - sx * sy * sz,
+        ],
+        dim=-1,
+    )
+
+
+def quat_to_euler_xyz(q: torch.Tensor) -> torch.Tensor:
+    """Inverse of `quat_from_euler_xyz`: angles (a, b, c) with b in [-pi/2, pi/2] and a, c in (-pi, pi].
+
+    Exact for every rotation whose middle angle is strictly inside (-pi/2, pi/2); at the gimbal lock only a + c
+    (or a - c) is determined and the split is arbitrary.
+    """
+    x, y, z, w = q.unbind(-1)
+    r00 = 1.0 - 2.0 * (y * y + z * z)
+    r01 = 2.0 * (x * y - w * z)
+    r02 = 2.0 * (x * z + w * y)
+    r12 = 2.0 * (y * z - w * x)
+    r22 = 1.0 - 2.0 * (x * x + y * y)
+    a = torch.atan2(-r12, r22)
+    b = torch.atan2(r02, torch.sqrt(r00 * r00 + r01 * r01))
+    c = torch.atan2(-r01, r00)
+    return torch.stack([a, b, c], dim=-1)
+
+
+def quat_twist_angle(q: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
+    """Angle in [-pi, pi) of the rotation's twist about a unit `axis` (swing-twist decomposition)."""
+    return wrap_angle(2.0 * torch.atan2((q[..., :3] * axis).sum(-1), q[..., 3]))
