@@ -1,0 +1,114 @@
+"""Convert a GMR (github.com/YanjieZe/GMR) robot-motion pickle into a MimicKit `.pkl` clip.
+
+GMR's retargeting scripts save a pickled dict with `fps`, `root_pos` (N, 3), `root_rot` (N, 4) in **xyzw** order
+(they reorder MuJoCo's wxyz before saving), `dof_pos` (N, ndof): the robot MJCF's hinge positions, i.e. its qpos
+after the free joint, plus `local_body_pos` / `link_body_list`, which are unused. A frame is built from MuJoCo's
+qpos: a one-hinge body keeps its angle, a body with x, y, z hinges (the humanoid) gets the exp map of
+Rx Ry Rz. The format has no loop flag: choose one with `loop_mode` (default CLAMP).
+
+The pickle is read with an unpickler that constructs only numpy arrays and scalars.
+
+CLI: `python -m mimickit.tools.gmr_to_pkl MOTION.pkl OUT.pkl --mjcf ROBOT.xml [--loop clamp|wrap]`
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import pickle
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from mimickit.anim.motion import LoopMode, Motion
+from mimickit.tools.character_layout import DEFAULT_HUMANOID_MJCF, CharacterLayout, load_character_layout, qpos_to_frames
+
+REQUIRED_KEYS = ("fps", "root_pos", "root_rot", "dof_pos")
+
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: a GMR motion holds only numpy arrays")
+
+
+def load_gmr_pickle(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"GMR motion not found: {path}")
+    try:
+        data = _RestrictedUnpickler(io.BytesIO(path.read_bytes())).load()
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a dict with keys {list(REQUIRED_KEYS)}, got {type(data).__name__}")
+    return data
+
+
+def convert_gmr_motion(
+    data: dict,
+    layout: CharacterLayout,
+    loop_mode: LoopMode = LoopMode.CLAMP,
+    root_rot_order: Literal["xyzw", "wxyz"] = "xyzw",
+) -> Motion:
+    """A decoded GMR dict as a Motion for `layout`'s robot."""
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise KeyError(f"missing keys {missing} (has {sorted(map(str, data))})")
+    root_pos = np.asarray(data["root_pos"], dtype=np.float64)
+    root_rot = np.asarray(data["root_rot"], dtype=np.float64)
+    dof_pos = np.asarray(data["dof_pos"], dtype=np.float64)
+    n, num_hinges = root_pos.shape[0], layout.nq - 7
+    expected = {"root_pos": (n, 3), "root_rot": (n, 4), "dof_pos": (n, num_hinges)}
+    for key, array in (("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", dof_pos)):
+        if array.shape != expected[key]:
+            raise ValueError(
+                f"{key} must have shape {expected[key]} for {layout.mjcf_path.name} "
+                f"({num_hinges} hinge dofs), got {array.shape}"
+            )
+    if root_rot_order not in ("xyzw", "wxyz"):
+        raise ValueError(f"unknown root_rot_order {root_rot_order!r} (xyzw or wxyz)")
+    root_wxyz = root_rot if root_rot_order == "wxyz" else root_rot[:, [3, 0, 1, 2]]
+    qpos = np.concatenate([root_pos, root_wxyz, dof_pos], axis=1)
+    fps = float(np.asarray(data["fps"]))
+    return Motion(fps=fps, loop_mode=loop_mode, frames=qpos_to_frames(layout, qpos))
+
+
+def gmr_to_motion(
+    motion_path: str | Path,
+    mjcf_path: str | Path = DEFAULT_HUMANOID_MJCF,
+    loop_mode: LoopMode = LoopMode.CLAMP,
+    root_rot_order: Literal["xyzw", "wxyz"] = "xyzw",
+) -> Motion:
+    data = load_gmr_pickle(motion_path)
+    try:
+        return convert_gmr_motion(data, load_character_layout(mjcf_path), loop_mode, root_rot_order)
+    except (ValueError, KeyError) as e:
+        raise type(e)(f"{motion_path}: {e}") from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("motion", type=Path, help="GMR robot-motion pickle")
+    parser.add_argument("output", type=Path, help="output .pkl")
+    parser.add_argument("--mjcf", type=Path, default=DEFAULT_HUMANOID_MJCF, help="the robot's MJCF")
+    parser.add_argument("--loop", choices=["clamp", "wrap"], default="clamp", help="loop mode of the clip")
+    parser.add_argument("--root-rot-order", choices=["xyzw", "wxyz"], default="xyzw", help="quaternion order of root_rot")
+    args = parser.parse_args(argv)
+    motion = gmr_to_motion(args.motion, args.mjcf, LoopMode[args.loop.upper()], args.root_rot_order)
+    motion.save(args.output)
+    print(f"{args.output}: {motion.num_frames} frames at {motion.fps:g} fps, {motion.loop_mode.name}")
+
+
+if __name__ == "__main__":
+    main()
