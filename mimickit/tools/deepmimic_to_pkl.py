@@ -25,7 +25,8 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.anim.motion import LoopMode, Motion
-from mimickit.tools.character_layout import DEFAULT_HUMANOID_MJCF, CharacterLayout, load_character_layout
+from mimickit.anim.kinematics import KinematicCharacter
+from mimickit.tools import DEFAULT_HUMANOID_MJCF
 from mimickit.tools.retarget import SourcePoses, poses_to_frames, quat_about_x, resample_poses
 
 PARAM_SIZES = {"none": 7, "spherical": 4, "revolute": 1, "fixed": 0}
@@ -138,12 +139,12 @@ def _normalized_wxyz(q_wxyz: torch.Tensor, joint: str) -> torch.Tensor:
 
 def convert_deepmimic_clip(
     clip: dict,
-    layout: CharacterLayout,
+    character: KinematicCharacter,
     joints: tuple[DeepMimicJoint, ...] = HUMANOID3D_JOINTS,
     joint_to_body: dict[str, str] = HUMANOID3D_TO_HUMANOID,
     rest_offsets: dict[str, np.ndarray] = HUMANOID_REST_OFFSETS,
 ) -> Motion:
-    """A decoded DeepMimic clip (dict with "Loop" and "Frames") as a Motion for `layout`'s character."""
+    """A decoded DeepMimic clip (dict with "Loop" and "Frames") as a Motion for `character`'s character."""
     if not isinstance(clip, dict) or "Frames" not in clip:
         raise ValueError("a DeepMimic clip is a JSON object with a 'Frames' list")
     loop = clip.get("Loop", "none")
@@ -162,7 +163,7 @@ def convert_deepmimic_clip(
     if uneven:
         num_frames = int(round(times[-1] * fps)) + 1
         poses = resample_poses(poses, times, np.minimum(np.arange(num_frames) / fps, times[-1]))
-    frames = poses_to_frames(layout, poses, rest_offsets)
+    frames = poses_to_frames(character, poses, rest_offsets)
     return Motion(fps=fps, loop_mode=LOOP_MODES[loop], frames=frames)
 
 
@@ -179,7 +180,7 @@ def deepmimic_to_motion(
     except json.JSONDecodeError as e:
         raise ValueError(f"{clip_path}: not JSON: {e}") from None
     try:
-        return convert_deepmimic_clip(clip, load_character_layout(mjcf_path), joints)
+        return convert_deepmimic_clip(clip, KinematicCharacter(str(mjcf_path)), joints)
     except (ValueError, KeyError) as e:
         raise type(e)(f"{clip_path}: {e}") from None
 

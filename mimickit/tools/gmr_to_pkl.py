@@ -2,9 +2,9 @@
 
 GMR's retargeting scripts save a pickled dict with `fps`, `root_pos` (N, 3), `root_rot` (N, 4) in **xyzw** order
 (they reorder MuJoCo's wxyz before saving), `dof_pos` (N, ndof): the robot MJCF's hinge positions, i.e. its qpos
-after the free joint, plus `local_body_pos` / `link_body_list`, which are unused. A frame is built from MuJoCo's
-qpos: a one-hinge body keeps its angle, a body with x, y, z hinges (the humanoid) gets the exp map of
-Rx Ry Rz. The format has no loop flag: choose one with `loop_mode` (default CLAMP).
+after the free joint, plus `local_body_pos` / `link_body_list`, which are unused. In the frame a one-hinge body
+keeps its angle and a body with x, y, z hinges (the humanoid) gets the exp map of Rx Ry Rz. The format has no
+loop flag: choose one with `loop_mode` (default CLAMP).
 
 The pickle is read with an unpickler that constructs only numpy arrays and scalars.
 
@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
+from mimickit.anim import rotations as rot
 from mimickit.anim.motion import LoopMode, Motion
-from mimickit.tools.character_layout import DEFAULT_HUMANOID_MJCF, CharacterLayout, load_character_layout, qpos_to_frames
+from mimickit.anim.kinematics import KinematicCharacter
+from mimickit.tools import DEFAULT_HUMANOID_MJCF
 
 REQUIRED_KEYS = ("fps", "root_pos", "root_rot", "dof_pos")
 
@@ -57,31 +60,32 @@ def load_gmr_pickle(path: str | Path) -> dict:
 
 def convert_gmr_motion(
     data: dict,
-    layout: CharacterLayout,
+    character: KinematicCharacter,
     loop_mode: LoopMode = LoopMode.CLAMP,
     root_rot_order: Literal["xyzw", "wxyz"] = "xyzw",
 ) -> Motion:
-    """A decoded GMR dict as a Motion for `layout`'s robot."""
+    """A decoded GMR dict as a Motion for `character`'s robot."""
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise KeyError(f"missing keys {missing} (has {sorted(map(str, data))})")
     root_pos = np.asarray(data["root_pos"], dtype=np.float64)
     root_rot = np.asarray(data["root_rot"], dtype=np.float64)
     dof_pos = np.asarray(data["dof_pos"], dtype=np.float64)
-    n, num_hinges = root_pos.shape[0], layout.nq - 7
-    expected = {"root_pos": (n, 3), "root_rot": (n, 4), "dof_pos": (n, num_hinges)}
+    n, num_dofs = root_pos.shape[0], character.num_dofs
+    expected = {"root_pos": (n, 3), "root_rot": (n, 4), "dof_pos": (n, num_dofs)}
     for key, array in (("root_pos", root_pos), ("root_rot", root_rot), ("dof_pos", dof_pos)):
         if array.shape != expected[key]:
             raise ValueError(
-                f"{key} must have shape {expected[key]} for {layout.mjcf_path.name} "
-                f"({num_hinges} hinge dofs), got {array.shape}"
+                f"{key} must have shape {expected[key]} for {character.mjcf_file} "
+                f"({num_dofs} hinge dofs), got {array.shape}"
             )
     if root_rot_order not in ("xyzw", "wxyz"):
         raise ValueError(f"unknown root_rot_order {root_rot_order!r} (xyzw or wxyz)")
-    root_wxyz = root_rot if root_rot_order == "wxyz" else root_rot[:, [3, 0, 1, 2]]
-    qpos = np.concatenate([root_pos, root_wxyz, dof_pos], axis=1)
-    fps = float(np.asarray(data["fps"]))
-    return Motion(fps=fps, loop_mode=loop_mode, frames=qpos_to_frames(layout, qpos))
+    root_xyzw = root_rot if root_rot_order == "xyzw" else root_rot[:, [1, 2, 3, 0]]
+    as_tensor = lambda x: torch.as_tensor(x, dtype=torch.float64)  # noqa: E731
+    root_quat = rot.quat_normalize(as_tensor(root_xyzw))
+    frames = character.dof_pos_to_frame(as_tensor(root_pos), root_quat, as_tensor(dof_pos))
+    return Motion(fps=float(np.asarray(data["fps"])), loop_mode=loop_mode, frames=frames.numpy())
 
 
 def gmr_to_motion(
@@ -92,7 +96,7 @@ def gmr_to_motion(
 ) -> Motion:
     data = load_gmr_pickle(motion_path)
     try:
-        return convert_gmr_motion(data, load_character_layout(mjcf_path), loop_mode, root_rot_order)
+        return convert_gmr_motion(data, KinematicCharacter(str(mjcf_path)), loop_mode, root_rot_order)
     except (ValueError, KeyError) as e:
         raise type(e)(f"{motion_path}: {e}") from None
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from mimickit.anim.motion import LoopMode, Motion
-from mimickit.tools.character_layout import DEFAULT_HUMANOID_MJCF, CharacterLayout, load_character_layout
+from mimickit.anim.kinematics import KinematicCharacter
+from mimickit.tools import DEFAULT_HUMANOID_MJCF
 from mimickit.tools.deepmimic_to_pkl import HUMANOID_REST_OFFSETS
 from mimickit.tools.retarget import SourcePoses, poses_to_frames
 
@@ -96,15 +97,15 @@ def read_poselib_poses(data: dict) -> tuple[SourcePoses, float]:
 
 def convert_skeleton_motion(
     data: dict,
-    layout: CharacterLayout,
+    character: KinematicCharacter,
     loop_mode: LoopMode = LoopMode.CLAMP,
     rest_offsets: dict[str, np.ndarray] = HUMANOID_REST_OFFSETS,
 ) -> Motion:
-    """A decoded SkeletonMotion dict as a Motion for `layout`'s character."""
+    """A decoded SkeletonMotion dict as a Motion for `character`'s character."""
     poses, fps = read_poselib_poses(data)
-    known = set(layout.body_names)
+    known = set(character.body_names)
     poses = SourcePoses(poses.root_pos, {k: v for k, v in poses.local_rots.items() if k in known})
-    return Motion(fps=fps, loop_mode=loop_mode, frames=poses_to_frames(layout, poses, rest_offsets))
+    return Motion(fps=fps, loop_mode=loop_mode, frames=poses_to_frames(character, poses, rest_offsets))
 
 
 def poselib_to_motion(
@@ -112,7 +113,7 @@ def poselib_to_motion(
 ) -> Motion:
     data = load_skeleton_motion(clip_path)
     try:
-        return convert_skeleton_motion(data, load_character_layout(mjcf_path), loop_mode)
+        return convert_skeleton_motion(data, KinematicCharacter(str(mjcf_path)), loop_mode)
     except (ValueError, KeyError) as e:
         raise type(e)(f"{clip_path}: {e}") from None
 

@@ -7,7 +7,8 @@ arms of the humanoid get Qx(±90°)). A local rotation then maps as
 
     q_target[b] = O[parent(b)]^-1 ⊗ q_source[b] ⊗ O[b]
 
-For one-hinge bodies the angle is the twist of q_target about the hinge axis; for spherical bodies the exp map.
+For one-hinge bodies the angle is the twist of q_target about the hinge axis; for spherical bodies the exp map
+(`KinematicCharacter.joint_rot_to_frame_dofs`).
 All inputs are in the target's world frame (Z up) and quaternions are xyzw.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from mimickit.anim import rotations as rot
-from mimickit.tools.character_layout import CharacterLayout, JointKind
+from mimickit.anim.kinematics import JointType, KinematicCharacter
 
 
 @dataclass
@@ -42,12 +43,6 @@ def quat_about_x(angle: float) -> np.ndarray:
     return np.array([math.sin(angle / 2), 0.0, 0.0, math.cos(angle / 2)])
 
 
-def compute_twist_angle(q: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
-    """Angle in (-pi, pi] of the twist of q about the unit `axis`: 2 atan2(q_xyz · a, q_w)."""
-    q = torch.where(q[..., 3:] < 0, -q, q)
-    return 2.0 * torch.atan2((q[..., :3] * axis).sum(-1), q[..., 3])
-
-
 def compute_target_local_rots(
     local_rots: dict[str, torch.Tensor], parents: dict[str, str | None], rest_offsets: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
@@ -65,16 +60,18 @@ def compute_target_local_rots(
 
 
 def poses_to_frames(
-    layout: CharacterLayout, poses: SourcePoses, rest_offsets: dict[str, np.ndarray] | None = None
+    character: KinematicCharacter, poses: SourcePoses, rest_offsets: dict[str, np.ndarray] | None = None
 ) -> np.ndarray:
-    """Motion frames (N, layout.frame_dim), float64, from source poses."""
-    names = layout.body_names
+    """Motion frames (N, character.frame_dim), float64, from source poses."""
+    names = character.body_names
     unknown = sorted(set(poses.local_rots) - set(names))
     if unknown:
-        raise KeyError(f"source rotations for bodies {unknown} that {layout.mjcf_path.name} does not have ({names})")
-    missing = [b.name for b in layout.bodies if b.kind != JointKind.FIXED and b.name not in poses.local_rots]
+        raise KeyError(f"source rotations for bodies {unknown} that the character does not have ({names})")
+    missing = [j.body for j in character.joints if j.joint_type != JointType.FIXED and j.body not in poses.local_rots]
+    if names[0] not in poses.local_rots:
+        missing.insert(0, names[0])
     if missing:
-        raise KeyError(f"no source rotation for bodies {missing} of {layout.mjcf_path.name}")
+        raise KeyError(f"no source rotation for bodies {missing} of {character.mjcf_file}")
     n = poses.num_frames
     if poses.root_pos.shape != (n, 3):
         raise ValueError(f"root_pos must have shape ({n}, 3), got {poses.root_pos.shape}")
@@ -82,22 +79,17 @@ def poses_to_frames(
         if q.shape != (n, 4):
             raise ValueError(f"rotation of {name!r} must have shape ({n}, 4), got {q.shape}")
 
-    parents = {b.name: (names[b.parent] if b.parent >= 0 else None) for b in layout.bodies}
+    parents = character.parent_indices.tolist()
+    parent_names = {name: (names[p] if p >= 0 else None) for name, p in zip(names, parents)}
     offsets = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in (rest_offsets or {}).items()}
     local = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in poses.local_rots.items()}
-    target = compute_target_local_rots(local, parents, offsets)
+    target = compute_target_local_rots(local, parent_names, offsets)
 
-    frames = torch.zeros(n, layout.frame_dim, dtype=torch.float64)
-    for b in layout.bodies:
-        if b.kind == JointKind.ROOT:
-            root_pos = torch.as_tensor(poses.root_pos, dtype=torch.float64)
-            frames[:, b.frame_cols] = torch.cat([root_pos, rot.quat_to_exp_map(target[b.name])], -1)
-        elif b.kind == JointKind.SPHERE:
-            frames[:, b.frame_cols] = rot.quat_to_exp_map(target[b.name])
-        elif b.kind == JointKind.HINGE:
-            axis = torch.as_tensor(b.hinge_axis, dtype=torch.float64)
-            frames[:, b.frame_cols] = compute_twist_angle(target[b.name], axis / axis.norm()).unsqueeze(-1)
-    return frames.numpy()
+    identity = rot.quat_identity((n,), dtype=torch.float64)
+    joint_rot = torch.stack([target.get(j.body, identity) for j in character.joints], dim=-2)
+    root_pos = torch.as_tensor(poses.root_pos, dtype=torch.float64)
+    root_rot = rot.quat_to_exp_map(target[names[0]])
+    return torch.cat([root_pos, root_rot, character.joint_rot_to_frame_dofs(joint_rot)], dim=-1).numpy()
 
 
 def resample_poses(poses: SourcePoses, times: np.ndarray, new_times: np.ndarray) -> SourcePoses:

@@ -10,19 +10,14 @@ import os
 import pickle
 from pathlib import Path
 
+import mujoco
 import numpy as np
 import pytest
 import torch
 
 from mimickit.anim.motion import LoopMode, load_motion
-from mimickit.tools.character_layout import (
-    DEFAULT_HUMANOID_MJCF,
-    compute_body_positions,
-    compute_lowest_point,
-    frames_to_qpos,
-    load_character_layout,
-    qpos_to_frames,
-)
+from mimickit.anim.kinematics import KinematicCharacter
+from mimickit.tools import DEFAULT_HUMANOID_MJCF
 from mimickit.tools.deepmimic_to_pkl import (
     HUMANOID3D_JOINTS,
     convert_deepmimic_clip,
@@ -31,6 +26,7 @@ from mimickit.tools.deepmimic_to_pkl import (
 )
 from mimickit.tools.deepmimic_to_pkl import main as deepmimic_main
 from mimickit.tools.gmr_to_pkl import convert_gmr_motion, gmr_to_motion
+from mimickit.tools.mujoco_checks import compute_body_positions, compute_lowest_point
 from mimickit.tools.poselib_to_pkl import load_skeleton_motion, poselib_to_motion
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,8 +65,11 @@ def _poselib_clips():
 
 @pytest.fixture(scope="module")
 def humanoid():
-    layout = load_character_layout(HUMANOID_MJCF)
-    return layout, layout.load_model()
+    return KinematicCharacter(str(HUMANOID_MJCF)), mujoco.MjModel.from_xml_path(str(HUMANOID_MJCF))
+
+
+def frames_to_qpos(character, frames):
+    return character.frame_to_qpos(torch.as_tensor(frames, dtype=torch.float64)).numpy()
 
 
 # ---- independent source FK (numpy, written from the format descriptions) ----
@@ -138,9 +137,9 @@ def poselib_source_fk(clip_path: Path) -> dict[str, np.ndarray]:
 
 
 def _converted_body_positions(humanoid, motion):
-    layout, model = humanoid
-    qpos = frames_to_qpos(layout, motion.frames)
-    return dict(zip(layout.body_names, np.moveaxis(compute_body_positions(model, qpos), 1, 0))), qpos
+    character, model = humanoid
+    qpos = frames_to_qpos(character, motion.frames)
+    return dict(zip(character.body_names, np.moveaxis(compute_body_positions(model, qpos), 1, 0))), qpos
 
 
 def _assert_on_ground(model, qpos, name):
@@ -200,8 +199,8 @@ def _standing_row(dt=1 / 30):
 
 
 def test_deepmimic_rest_pose_maps_to_arms_down_standing_pose(humanoid):
-    layout, model = humanoid
-    motion = convert_deepmimic_clip(_tiny_clip([_standing_row(), _standing_row(0.0)]), layout)
+    character, model = humanoid
+    motion = convert_deepmimic_clip(_tiny_clip([_standing_row(), _standing_row(0.0)]), character)
     frame = motion.frames[0]
     np.testing.assert_allclose(frame[:3], [0.0, 0.0, 0.9], atol=1e-6)  # (x, y, z)_dm -> (x, -z, y)
     np.testing.assert_allclose(frame[12:15], [math.pi / 2, 0, 0], atol=1e-6)  # right arm down from the T-pose
@@ -210,19 +209,19 @@ def test_deepmimic_rest_pose_maps_to_arms_down_standing_pose(humanoid):
 
 
 def test_deepmimic_bad_input_is_reported(humanoid, tmp_path):
-    layout, _ = humanoid
+    character, _ = humanoid
     with pytest.raises(ValueError, match="rows of 44 numbers"):
-        convert_deepmimic_clip(_tiny_clip([_standing_row()[:-1]] * 2), layout)
+        convert_deepmimic_clip(_tiny_clip([_standing_row()[:-1]] * 2), character)
     with pytest.raises(ValueError, match="unknown Loop"):
-        convert_deepmimic_clip(_tiny_clip([_standing_row()] * 2, loop="bounce"), layout)
+        convert_deepmimic_clip(_tiny_clip([_standing_row()] * 2, loop="bounce"), character)
     zero_quat = _standing_row()
     zero_quat[4:8] = [0.0, 0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="zero-length quaternion"):
-        convert_deepmimic_clip(_tiny_clip([zero_quat, _standing_row()]), layout)
+        convert_deepmimic_clip(_tiny_clip([zero_quat, _standing_row()]), character)
     with pytest.raises(FileNotFoundError):
         deepmimic_to_motion(tmp_path / "missing.txt", HUMANOID_MJCF)
     with pytest.raises(FileNotFoundError, match="MJCF"):
-        load_character_layout(tmp_path / "missing.xml")
+        deepmimic_to_motion(DEEPMIMIC_DIR / "humanoid3d_run.txt", tmp_path / "missing.xml")
 
 
 def test_deepmimic_cli_writes_loadable_clip(tmp_path):
@@ -283,15 +282,15 @@ def _write_gmr(path, fps, root_pos, root_rot_xyzw, dof_pos):
 
 @needs_shared
 def test_gmr_humanoid_round_trip_matches_fk(humanoid, tmp_path):
-    layout, model = humanoid
+    character, model = humanoid
     source = deepmimic_to_motion(DEEPMIMIC_DIR / "humanoid3d_cartwheel.txt", HUMANOID_MJCF)
-    qpos = frames_to_qpos(layout, source.frames)
+    qpos = frames_to_qpos(character, source.frames)
     root_xyzw = qpos[:, [4, 5, 6, 3]]
     path = _write_gmr(tmp_path / "gmr.pkl", 60, qpos[:, :3], root_xyzw, qpos[:, 7:])
 
     motion = gmr_to_motion(path, HUMANOID_MJCF, LoopMode.WRAP)
     assert motion.fps == 60 and motion.loop_mode == LoopMode.WRAP and motion.frame_dim == 34
-    err = np.abs(compute_body_positions(model, frames_to_qpos(layout, motion.frames)) - compute_body_positions(model, qpos))
+    err = np.abs(compute_body_positions(model, frames_to_qpos(character, motion.frames)) - compute_body_positions(model, qpos))
     assert err.max() < 1e-4
 
     swapped = _write_gmr(tmp_path / "wxyz.pkl", 60, qpos[:, :3], qpos[:, 3:7], qpos[:, 7:])
@@ -326,8 +325,8 @@ ARM_MJCF = """
 def test_gmr_hinge_robot_keeps_dof_angles(tmp_path):
     mjcf = tmp_path / "arm.xml"
     mjcf.write_text(ARM_MJCF)
-    layout = load_character_layout(mjcf)
-    assert layout.frame_dim == 8 and [b.name for b in layout.bodies] == ["base", "link1", "link2", "tip"]
+    character = KinematicCharacter(str(mjcf))
+    assert character.frame_dim == 8 and character.body_names == ["base", "link1", "link2", "tip"]
     t = np.linspace(0, 1, 20)
     dof_pos = np.stack([np.sin(3 * t), -2.5 * t], -1)
     root_pos = np.stack([t, 0 * t, 1 + 0 * t], -1)
@@ -336,18 +335,17 @@ def test_gmr_hinge_robot_keeps_dof_angles(tmp_path):
     motion = gmr_to_motion(_write_gmr(tmp_path / "arm.pkl", 30.0, root_pos, root_xyzw, dof_pos), mjcf)
     np.testing.assert_allclose(motion.frames[:, 6:], dof_pos, atol=1e-6)
     np.testing.assert_allclose(motion.frames[:, 3:6], np.stack([0 * t, 0 * t, yaw], -1), atol=1e-6)
-    np.testing.assert_allclose(qpos_to_frames(layout, frames_to_qpos(layout, motion.frames)), motion.frames, atol=1e-6)
 
 
 def test_gmr_bad_input_is_reported(humanoid, tmp_path):
-    layout, _ = humanoid
+    character, _ = humanoid
     n = 4
     good = {"fps": 30, "root_pos": np.zeros((n, 3)), "root_rot": np.tile([0, 0, 0, 1.0], (n, 1)), "dof_pos": np.zeros((n, 28))}
-    convert_gmr_motion(good, layout)
+    convert_gmr_motion(good, character)
     with pytest.raises(ValueError, match=r"dof_pos must have shape \(4, 28\)"):
-        convert_gmr_motion({**good, "dof_pos": np.zeros((n, 29))}, layout)
+        convert_gmr_motion({**good, "dof_pos": np.zeros((n, 29))}, character)
     with pytest.raises(KeyError, match="root_rot"):
-        convert_gmr_motion({k: v for k, v in good.items() if k != "root_rot"}, layout)
+        convert_gmr_motion({k: v for k, v in good.items() if k != "root_rot"}, character)
 
     class Payload:
         def __reduce__(self):
@@ -358,24 +356,3 @@ def test_gmr_bad_input_is_reported(humanoid, tmp_path):
     with pytest.raises(ValueError, match="refusing"):
         gmr_to_motion(evil, HUMANOID_MJCF)
 
-
-def test_layout_round_trips_exp_maps_through_mujoco_euler(humanoid):
-    layout, model = humanoid
-    rng = np.random.default_rng(0)
-    frames = rng.uniform(-1.0, 1.0, size=(50, layout.frame_dim))  # exp maps with angle < pi
-    qpos = frames_to_qpos(layout, frames)
-    np.testing.assert_allclose(qpos_to_frames(layout, qpos), frames, atol=1e-9)
-    # MuJoCo's own body orientation equals the exp map's rotation (R = Rx Ry Rz of the hinge angles)
-    import mujoco
-
-    from mimickit.anim import rotations as rot
-
-    data = mujoco.MjData(model)
-    data.qpos[:] = qpos[0]
-    mujoco.mj_kinematics(model, data)
-    torso = layout.body("torso")
-    expected = rot.quat_mul(
-        rot.exp_map_to_quat(torch.as_tensor(frames[0, 3:6])), rot.exp_map_to_quat(torch.as_tensor(frames[0, torso.frame_cols]))
-    )
-    got = rot.quat_from_wxyz(torch.as_tensor(data.xquat[model.body("torso").id]))
-    assert rot.quat_diff_angle(expected, got).item() < 1e-9
