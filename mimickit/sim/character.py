@@ -70,13 +70,19 @@ def build_character(
     sim_freq: int = 120,
     control_mode: ControlMode | str = ControlMode.POS,
     self_collision: bool = True,
-    passive_damping_frac: float = 0.1,
+    passive_damping_frac: float = 0.5,
 ) -> Character:
     """Load a character MJCF and build its simulation model.
 
     Modes: "pos" turns each actuator into a position servo with the file's kp and (1 - passive_damping_frac) * kd,
-    the rest of kd becoming passive joint damping (which keeps saturated servos stable at 120 Hz); "torque" makes
-    motors whose controls are clamped at the torque limits; "none" removes the actuators. Springs are always zeroed.
+    the rest of kd becoming passive joint damping; "torque" makes motors whose controls are clamped at the torque
+    limits; "none" removes the actuators. Springs are always zeroed.
+
+    Why passive damping: a servo clamped at its torque limit loses its implicit damping (MuJoCo >= 4.0), so its
+    kd acts explicitly, and on light limbs (kd * dt / inertia > 2) it locks into a +-limit chatter that never
+    reaches the target. Passive damping stays implicit. Measured at 120 Hz, targets in free fall: with 0.1 of kd,
+    95 % of characters had a joint stuck > 0.05 rad off after 0.8 s (also at 240/480 Hz); with 0.4-0.5, none.
+    The price: passive damping is not clamped by the torque limit.
     """
     control_mode = ControlMode(control_mode)
     if sim_freq <= 0:

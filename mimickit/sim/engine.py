@@ -32,6 +32,7 @@ class Engine(abc.ABC):
     control_mode: ControlMode
     body_names: list[str]
     dof_names: list[str]
+    mjcf: str  # resolved path of the character file the engine simulates
 
     # ---- timing ----
     @property

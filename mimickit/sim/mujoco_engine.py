@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
-from mimickit.sim.character import Character, build_character
+from mimickit.sim.character import Character, build_character, resolve_asset_path
 from mimickit.sim.engine import ControlMode, Engine
 
 _DIVERGENCE_WARNINGS = np.array(
@@ -57,7 +57,7 @@ class MujocoEngine(Engine):
         control_freq: int = 30,
         control_mode: str = "pos",
         self_collision: bool = True,
-        passive_damping_frac: float = 0.1,
+        passive_damping_frac: float = 0.5,
         nthread: int = 0,
     ) -> None:
         """
@@ -69,7 +69,8 @@ class MujocoEngine(Engine):
             control_freq: `step()` calls per second; must divide sim_freq.
             control_mode: "pos" (PD targets), "torque" or "none".
             self_collision: whether the character's bodies collide with each other.
-            passive_damping_frac: share of kd applied as passive joint damping in "pos" mode (stability).
+            passive_damping_frac: share of kd applied as passive joint damping in "pos" mode; it keeps
+                torque-saturated servos from chattering (see `build_character`).
             nthread: Batch threads, the caller's included; 0 uses every CPU.
         """
         if num_envs <= 0:
@@ -81,8 +82,9 @@ class MujocoEngine(Engine):
         self.control_mode = ControlMode(control_mode)
         self._sim_freq = sim_freq
         self._control_freq = control_freq
+        self.mjcf = str(resolve_asset_path(mjcf))
         self.character: Character = build_character(
-            mjcf,
+            self.mjcf,
             sim_freq=sim_freq,
             control_mode=self.control_mode,
             self_collision=self_collision,

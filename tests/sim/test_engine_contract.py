@@ -1,0 +1,230 @@
+"""The engine contract, run against every backend (`backend` fixture in conftest.py).
+
+Reference values come from a plain `mujoco.MjData` on the same built model (`build_character`), with MuJoCo's own
+conventions converted here by MuJoCo's functions, independently of the engine's code.
+"""
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+import torch
+
+from mimickit.sim.character import build_character
+
+GRAVITY = 9.81
+
+
+def _random_state(engine, n: int, seed: int, height: float = 1.5, speed: float = 1.0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    low, high = (x.cpu() for x in engine.dof_limits)
+    u = torch.rand(n, engine.num_dofs, generator=gen)
+    rot = torch.randn(n, 4, generator=gen)
+    return dict(
+        root_pos=torch.cat([torch.rand(n, 2, generator=gen) - 0.5, torch.full((n, 1), height)], dim=1),
+        root_rot=rot / rot.norm(dim=1, keepdim=True),
+        dof_pos=low + (high - low) * (0.3 + 0.4 * u),
+        root_lin_vel=speed * torch.randn(n, 3, generator=gen),
+        root_ang_vel=speed * torch.randn(n, 3, generator=gen),
+        dof_vel=speed * torch.randn(n, engine.num_dofs, generator=gen),
+    )
+
+
+def _to(engine, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.to(engine.device) for k, v in state.items()}
+
+
+def _reference_data(model: mujoco.MjModel, state: dict[str, torch.Tensor], i: int) -> mujoco.MjData:
+    """An MjData holding env i of `state` (xyzw, world angular velocity) in MuJoCo's conventions."""
+    data = mujoco.MjData(model)
+    s = {k: v[i].double().numpy() for k, v in state.items()}
+    quat_wxyz = np.roll(s["root_rot"], 1)
+    quat_wxyz /= np.linalg.norm(quat_wxyz)
+    inverse = np.zeros(4)
+    mujoco.mju_negQuat(inverse, quat_wxyz)
+    local_ang_vel = np.zeros(3)
+    mujoco.mju_rotVecQuat(local_ang_vel, s["root_ang_vel"], inverse)
+    data.qpos[:] = np.concatenate([s["root_pos"], quat_wxyz, s["dof_pos"]])
+    data.qvel[:] = np.concatenate([s["root_lin_vel"], local_ang_vel, s["dof_vel"]])
+    mujoco.mj_forward(model, data)
+    return data
+
+
+def _step(engine, actions: torch.Tensor | None = None, steps: int = 1) -> None:
+    for _ in range(steps):
+        if actions is not None:
+            engine.set_actions(actions)
+        engine.step()
+
+
+def _same_quat(a: torch.Tensor, b: torch.Tensor, atol: float) -> None:
+    """Equal up to the sign ambiguity of unit quaternions."""
+    dot = (a * b).sum(-1, keepdim=True)
+    torch.testing.assert_close(a * torch.sign(dot), b, atol=atol, rtol=0)
+
+
+def test_set_state_reads_back_exactly_and_only_for_the_given_envs(make_engine):
+    engine = make_engine(num_envs=4)
+    untouched_pos = engine.root_pos()[[0, 2]].clone()
+    ids = torch.tensor([1, 3], device=engine.device)
+    state = _to(engine, _random_state(engine, 2, seed=0))
+    engine.set_state(ids, **state)
+
+    torch.testing.assert_close(engine.root_pos()[ids], state["root_pos"], atol=1e-6, rtol=0)
+    _same_quat(engine.root_rot()[ids], state["root_rot"], atol=1e-6)
+    torch.testing.assert_close(engine.root_lin_vel()[ids], state["root_lin_vel"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(engine.root_ang_vel()[ids], state["root_ang_vel"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(engine.dof_pos()[ids], state["dof_pos"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(engine.dof_vel()[ids], state["dof_vel"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(engine.root_pos()[[0, 2]], untouched_pos)
+    for getter in (engine.root_pos, engine.root_rot, engine.dof_vel, engine.body_lin_vel, engine.contact_forces):
+        assert getter().dtype == torch.float32 and getter().device.type == engine.device.type
+
+
+def test_body_quantities_are_world_frame_and_match_mujoco(make_engine):
+    engine = make_engine(num_envs=2)
+    state = _random_state(engine, 2, seed=1)
+    engine.set_state(torch.arange(2, device=engine.device), **_to(engine, state))
+    model = build_character(engine_mjcf(engine), control_mode=engine.control_mode).model
+    data = _reference_data(model, state, 1)
+
+    expected_vel = np.zeros((engine.num_bodies, 6))
+    for b in range(engine.num_bodies):
+        mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_XBODY, b + 1, expected_vel[b], 0)
+    body_lin_vel, body_ang_vel = engine.body_lin_vel()[1].cpu(), engine.body_ang_vel()[1].cpu()
+    np.testing.assert_allclose(body_lin_vel.numpy(), expected_vel[:, 3:], atol=1e-4)
+    np.testing.assert_allclose(body_ang_vel.numpy(), expected_vel[:, :3], atol=1e-4)
+    np.testing.assert_allclose(engine.body_pos()[1].cpu().numpy(), data.xpos[1:], atol=1e-5)
+    _same_quat(engine.body_rot()[1].cpu(), torch.from_numpy(np.roll(data.xquat[1:], -1, axis=1)).float(), atol=1e-5)
+    # the root body is the root
+    torch.testing.assert_close(engine.body_pos()[:, 0], engine.root_pos(), atol=1e-6, rtol=0)
+    torch.testing.assert_close(engine.body_lin_vel()[:, 0], engine.root_lin_vel(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(engine.body_ang_vel()[:, 0], engine.root_ang_vel(), atol=1e-5, rtol=0)
+
+
+def test_dropped_character_lands_and_rests_on_its_feet(make_engine):
+    engine = make_engine(num_envs=2)
+    ids = torch.arange(2, device=engine.device)
+    standing = {"root_pos": engine.root_pos().clone(), "root_rot": engine.root_rot(), "dof_pos": engine.dof_pos()}
+    standing_height = standing["root_pos"][0, 2].item()
+    standing["root_pos"][:, 2] += 1.0
+    engine.set_state(ids, **standing)
+    hold_t_pose = torch.zeros(2, engine.num_dofs, device=engine.device)
+    _step(engine, hold_t_pose, steps=round(1.2 / engine.control_dt))  # falls 1 m in 0.45 s, then settles
+
+    weight = float(build_character(engine_mjcf(engine)).model.body_subtreemass[1]) * GRAVITY
+    feet = engine.body_ids(["right_foot", "left_foot"])
+    total, on_feet = [], []
+    for _ in range(round(0.5 / engine.control_dt)):
+        _step(engine, hold_t_pose)
+        forces = engine.contact_forces()[:, :, 2].cpu()
+        total.append(forces.sum(1))
+        on_feet.append(forces[:, feet].sum(1))
+        assert torch.all((engine.root_pos()[:, 2] - standing_height).abs() < 0.03)
+        assert torch.all(engine.root_lin_vel().norm(dim=1) < 0.3)
+    np.testing.assert_allclose(torch.stack(total).mean(0).numpy(), weight, rtol=0.05)
+    np.testing.assert_allclose(torch.stack(on_feet).mean(0).numpy(), weight, rtol=0.05)
+    assert engine.num_unstable_resets == 0
+
+
+@pytest.mark.parametrize("character", ["humanoid_xml", "reference_xml"])
+def test_pd_control_reaches_targets_in_free_fall(make_engine, character, request):
+    """Airborne, gravity does not load the joints, so the PD servos must bring every DoF to its target.
+
+    On MimicKit's file the hip actuators are ordered x, z, y: a wrong DoF->actuator map fails here.
+    Self-collision is off so that random targets cannot be blocked by a limb in the way."""
+    engine = make_engine(num_envs=2, mjcf=str(request.getfixturevalue(character)), self_collision=False)
+    ids = torch.arange(2, device=engine.device)
+    engine.set_state(ids, **_to(engine, _random_state(engine, 2, seed=2, height=6.0, speed=0.0)))
+    low, high = engine.dof_limits
+    u = torch.rand(2, engine.num_dofs, generator=torch.Generator().manual_seed(3)).to(engine.device)
+    targets = low + (high - low) * (0.35 + 0.3 * u)
+    _step(engine, targets, steps=round(0.8 / engine.control_dt))
+    assert engine.root_pos()[:, 2].min() > 2.0  # still airborne
+    error = (engine.dof_pos() - targets).abs()
+    assert error.max() < 0.01, f"max PD error {error.max():.3f} rad at {engine.dof_names[error.max(0).values.argmax()]}"
+
+
+def test_gravity_only_trajectory_matches_plain_mujoco(make_engine):
+    engine = make_engine(num_envs=2, control_mode="none")
+    state = _random_state(engine, 2, seed=4, height=1.2)
+    engine.set_state(torch.arange(2, device=engine.device), **_to(engine, state))
+    model = build_character(engine_mjcf(engine), control_mode="none").model
+    data = _reference_data(model, state, 1)
+    num_steps = round(1.0 / engine.control_dt)  # long enough to hit the floor
+    _step(engine, torch.zeros(2, engine.num_dofs, device=engine.device), steps=num_steps)
+    mujoco.mj_step(model, data, nstep=num_steps * engine.substeps)
+    assert data.qpos[2] < 0.5  # it landed
+    np.testing.assert_allclose(engine.root_pos()[1].cpu().numpy(), data.qpos[0:3], atol=1e-4)
+    np.testing.assert_allclose(engine.dof_pos()[1].cpu().numpy(), data.qpos[7:], atol=1e-4)
+    np.testing.assert_allclose(engine.dof_vel()[1].cpu().numpy(), data.qvel[6:], atol=1e-3)
+
+
+@pytest.mark.parametrize("character", ["humanoid_xml", "reference_xml"])
+def test_torque_mode_applies_clamped_torques_in_dof_order(make_engine, character, request):
+    """Matches plain MuJoCo driven by generalized forces (no actuators) clamped at the torque limits."""
+    mjcf = str(request.getfixturevalue(character))
+    engine = make_engine(num_envs=2, control_mode="torque", mjcf=mjcf)
+    state = _random_state(engine, 2, seed=5, height=4.0, speed=0.0)
+    engine.set_state(torch.arange(2, device=engine.device), **_to(engine, state))
+    limits = engine.torque_limits
+    scale = torch.linspace(-1.5, 1.5, engine.num_dofs, device=engine.device)  # the ends exceed the limits
+    torques = (scale * limits).expand(2, -1).contiguous()
+    num_steps = 5
+    _step(engine, torques, steps=num_steps)
+
+    model = build_character(mjcf, control_mode="none").model
+    data = _reference_data(model, state, 0)
+    clamped = torch.clamp(torques[0], -limits, limits).cpu().double().numpy()
+    data.qfrc_applied[6:] = clamped
+    mujoco.mj_step(model, data, nstep=num_steps * engine.substeps)
+    np.testing.assert_allclose(engine.dof_vel()[0].cpu().numpy(), data.qvel[6:], atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(engine.dof_pos()[0].cpu().numpy(), data.qpos[7:], atol=1e-5)
+
+
+def test_unstable_envs_are_detected_reset_and_counted(make_engine, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MuJoCo appends its warnings to MUJOCO_LOG.TXT in the working directory
+    engine = make_engine(num_envs=3)
+    default_root = engine.root_pos()[0].clone()
+    ids = torch.arange(3, device=engine.device)
+    state = _to(engine, _random_state(engine, 3, seed=6, height=1.0, speed=0.1))
+    state["dof_vel"][1] = 1e9  # exploding
+    state["dof_pos"][2, 0] = float("nan")
+    engine.set_state(ids, **state)
+    _step(engine, torch.zeros(3, engine.num_dofs, device=engine.device))
+
+    assert engine.pop_unstable_env_ids().tolist() == [1, 2]
+    assert engine.pop_unstable_env_ids().numel() == 0
+    assert engine.num_unstable_resets == 2
+    for getter in (engine.root_pos, engine.dof_pos, engine.dof_vel, engine.body_pos, engine.contact_forces):
+        assert torch.isfinite(getter()).all()
+    torch.testing.assert_close(engine.root_pos()[1], default_root)
+    torch.testing.assert_close(engine.dof_vel()[1:], torch.zeros_like(engine.dof_vel()[1:]))
+    assert engine.root_pos()[0, 2] < 1.0  # env 0 kept falling undisturbed
+    _step(engine, torch.zeros(3, engine.num_dofs, device=engine.device))
+    assert engine.pop_unstable_env_ids().numel() == 0
+
+
+def test_bad_input_raises_clear_errors(make_engine, tmp_path, monkeypatch):
+    engine = make_engine(num_envs=2)
+    with pytest.raises(ValueError, match=r"actions: expected shape \(2, 28\)"):
+        engine.set_actions(torch.zeros(2, 27, device=engine.device))
+    good = {"root_pos": engine.root_pos()[:1], "root_rot": engine.root_rot()[:1], "dof_pos": engine.dof_pos()[:1]}
+    with pytest.raises(ValueError, match="root_rot: expected shape"):
+        engine.set_state(torch.tensor([0], device=engine.device), **{**good, "root_rot": engine.root_rot()[:1, :3]})
+    with pytest.raises(ValueError, match="dof_vel: expected shape"):
+        engine.set_state(torch.tensor([0], device=engine.device), **good, dof_vel=engine.dof_vel())
+    with pytest.raises(ValueError, match="env_ids"):
+        engine.set_state(torch.tensor([5], device=engine.device), **good)
+    with pytest.raises(KeyError, match="unknown body 'tail'"):
+        engine.body_ids(["right_foot", "tail"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="tried"):
+        make_engine(mjcf="data/assets/humanoid/missing.xml")
+    with pytest.raises(ValueError, match="control_freq"):
+        make_engine(sim_freq=120, control_freq=50)
+
+
+def engine_mjcf(engine) -> str:
+    """The character file an engine was built from (tests build the same model for reference runs)."""
+    return engine.mjcf
