@@ -101,14 +101,46 @@ class KinematicCharacter:
         spherical = rot.quat_from_euler_xyz(dof_pos[..., self._sph_dof_idx])
         return self._assemble_joint_rot(spherical, dof_pos)
 
-    def joint_rot_to_dof(self, joint_rot: torch.Tensor) -> torch.Tensor:
+    def joint_rot_to_dof(self, joint_rot: torch.Tensor, near: torch.Tensor | None = None) -> torch.Tensor:
         """Body-local joint rotations (..., num_joints, 4) -> hinge angles (..., num_dofs).
 
         A 3-hinge body gets the Euler xyz solution that lies inside (or nearest to) its joint ranges, so angles
         inside the ranges come back exactly; every angle is wrapped into the 2*pi window centred on its range.
+        Given `near` (..., num_dofs), each joint instead takes the solution closest to it, written as
+        near + (difference wrapped to +-pi): what keeps a trajectory continuous.
         """
         self._check_joint_rot(joint_rot)
-        return self._assemble_dofs(self._spherical_dofs(joint_rot[..., self._sph_joint_idx, :]), joint_rot)
+        quats = joint_rot[..., self._sph_joint_idx, :]
+        if near is None:
+            return self.wrap_dof_pos(self._assemble_dofs(self._spherical_dofs(quats), joint_rot))
+        self._check_last_dim(near, self.num_dofs, "near")
+        dofs = self._assemble_dofs(compute_euler_xyz_near(quats, near[..., self._sph_dof_idx]), joint_rot)
+        return near + rot.wrap_angle(dofs - near)
+
+    def joint_rot_to_dof_vel(
+        self,
+        joint_rot_prev: torch.Tensor,
+        joint_rot_next: torch.Tensor,
+        dt: torch.Tensor | float,
+        dof_pos: torch.Tensor,
+    ) -> torch.Tensor:
+        """Hinge angle rates (..., num_dofs) at pose `dof_pos`, from the joint rotations `dt` seconds apart around it.
+
+        Works on rotations, so it is indifferent to which Euler solution either neighbour was written in: the
+        joint's angular velocity in its own frame is mapped through the inverse Euler-rate Jacobian at `dof_pos`
+        (what MuJoCo reports as qvel for three stacked hinges); a 1-hinge joint takes the component on its axis.
+        `dt` is a float or a tensor of the batch shape (...).
+        """
+        self._check_joint_rot(joint_rot_prev)
+        self._check_joint_rot(joint_rot_next)
+        if isinstance(dt, torch.Tensor):
+            dt = dt[..., None, None]
+        omega_parent = rot.quat_to_exp_map(rot.quat_mul(joint_rot_next, rot.quat_conjugate(joint_rot_prev))) / dt
+        omega_local = rot.quat_rotate_inverse(self.dof_to_joint_rot(dof_pos), omega_parent)
+        spherical = compute_euler_xyz_rates(dof_pos[..., self._sph_dof_idx], omega_local[..., self._sph_joint_idx, :])
+        hinge = (omega_local[..., self._hinge_joint_idx, :] * self._hinge_axes.to(dof_pos.dtype)).sum(-1)
+        flat = spherical.reshape(*spherical.shape[:-2], -1)
+        return torch.cat([flat, hinge], dim=-1)[..., self._dof_order]
 
     def frame_dofs_to_joint_rot(self, frame_dofs: torch.Tensor) -> torch.Tensor:
         """Clip dof values (..., num_dofs: exp maps and hinge angles) -> joint rotations (..., num_joints, 4)."""
@@ -129,6 +161,28 @@ class KinematicCharacter:
         frame_dofs = frames[..., ROOT_DIM:]
         euler = self._spherical_dofs(rot.exp_map_to_quat(frame_dofs[..., self._sph_dof_idx]))
         return self._replace_spherical_columns(frame_dofs, euler)
+
+    def clip_to_dof_pos(self, frames: torch.Tensor) -> torch.Tensor:
+        """One clip's frames (num_frames, frame_dim) -> hinge angles (num_frames, num_dofs) continuous in time.
+
+        Per frame the Euler solution is ambiguous (two branches, 2*pi shifts) and mocap often leaves the joint
+        ranges, so frame-by-frame choices can jump by ~pi; here each 3-hinge body keeps to one branch unless
+        leaving it pays off in range violation (`compute_continuous_euler_xyz`). Angles stay in the 2*pi window
+        of their range, so take differences of consecutive frames modulo 2*pi.
+        """
+        self._check_last_dim(frames, self.frame_dim, "frames")
+        if frames.dim() != 2:
+            raise ValueError(f"clip frames must have shape (num_frames, {self.frame_dim}), got {tuple(frames.shape)}")
+        frame_dofs = frames[:, ROOT_DIM:]
+        quats = rot.exp_map_to_quat(frame_dofs[:, self._sph_dof_idx])
+        low, high = self.dof_low[self._sph_dof_idx], self.dof_high[self._sph_dof_idx]
+        euler = compute_continuous_euler_xyz(quats, low.to(quats.dtype), high.to(quats.dtype))
+        return self._replace_spherical_columns(frame_dofs, euler)
+
+    def wrap_dof_pos(self, dof_pos: torch.Tensor) -> torch.Tensor:
+        """Shift each hinge angle by a multiple of 2*pi into the 2*pi window centred on its joint range."""
+        self._check_last_dim(dof_pos, self.num_dofs, "dof_pos")
+        return _wrap_to_range(dof_pos, self.dof_low.to(dof_pos.dtype), self.dof_high.to(dof_pos.dtype))
 
     def frame_to_root(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Clip frames -> root position (..., 3) and root rotation quaternion (..., 4)."""
@@ -216,8 +270,6 @@ class KinematicCharacter:
 
     def _assemble_dofs(self, spherical: torch.Tensor, joint_rot: torch.Tensor) -> torch.Tensor:
         hinge = rot.quat_twist_angle(joint_rot[..., self._hinge_joint_idx, :], self._hinge_axes.to(joint_rot.dtype))
-        low, high = self.dof_low[self._hinge_dof_idx], self.dof_high[self._hinge_dof_idx]
-        hinge = _wrap_to_range(hinge, low.to(hinge.dtype), high.to(hinge.dtype))
         flat = spherical.reshape(*spherical.shape[:-2], -1)
         return torch.cat([flat, hinge], dim=-1)[..., self._dof_order]
 
@@ -270,11 +322,70 @@ def compute_euler_xyz_in_range(quats: torch.Tensor, low: torch.Tensor, high: tor
     with the smaller range violation wins (the principal one on ties).
     """
     principal = rot.quat_to_euler_xyz(quats)
-    a, b, c = principal.unbind(-1)
-    flipped = torch.stack([a + torch.pi, torch.where(b >= 0, torch.pi - b, -torch.pi - b), c + torch.pi], dim=-1)
+    flipped = _flip_euler(principal)
     principal, flipped = _wrap_to_range(principal, low, high), _wrap_to_range(flipped, low, high)
     use_flipped = _range_violation(flipped, low, high) < _range_violation(principal, low, high)
     return torch.where(use_flipped.unsqueeze(-1), flipped, principal)
+
+
+def compute_euler_xyz_near(quats: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """The Euler xyz solution of `quats` (..., 4) closest to `reference` (..., 3), as reference + wrapped step."""
+    principal = rot.quat_to_euler_xyz(quats)
+    steps = rot.wrap_angle(torch.stack([principal, _flip_euler(principal)], dim=-2) - reference.unsqueeze(-2))
+    use_flipped = steps[..., 1, :].abs().sum(-1) < steps[..., 0, :].abs().sum(-1)
+    return reference + torch.where(use_flipped.unsqueeze(-1), steps[..., 1, :], steps[..., 0, :])
+
+
+def compute_euler_xyz_rates(angles: torch.Tensor, omega_local: torch.Tensor, min_cos: float = 1e-3) -> torch.Tensor:
+    """Euler xyz angle rates (..., 3) from the angular velocity in the rotated (child) frame.
+
+    For R = Rx(a) Ry(b) Rz(c): omega = a' (cb cc, -cb sc, sb) + b' (sc, cc, 0) + c' (0, 0, 1), inverted below;
+    singular at the gimbal lock (cos b = 0), where |cos b| is clamped to `min_cos` to stay finite.
+    """
+    _, b, c = angles.unbind(-1)
+    wx, wy, wz = omega_local.unbind(-1)
+    cb, sb, cc, sc = torch.cos(b), torch.sin(b), torch.cos(c), torch.sin(c)
+    cb = torch.where(cb >= 0, cb.clamp_min(min_cos), cb.clamp_max(-min_cos))
+    a_rate = (wx * cc - wy * sc) / cb
+    b_rate = wx * sc + wy * cc
+    c_rate = wz - a_rate * sb
+    return torch.stack([a_rate, b_rate, c_rate], dim=-1)
+
+
+def compute_continuous_euler_xyz(
+    quats: torch.Tensor, low: torch.Tensor, high: torch.Tensor, jump_cost: float = 1.0
+) -> torch.Tensor:
+    """Euler xyz angles (T, J, 3) of a time series of rotations (T, J, 4): in range and continuous where possible.
+
+    Every rotation has two Euler solutions (branches). A Viterbi pass picks one per frame and joint, minimising
+    sum_t [range violation_t + jump_cost * |angle step_t|] (steps wrapped to +-pi): following the principal
+    branch through a gimbal crossing costs nothing, a real jump costs ~2*pi*jump_cost. The angles come back
+    wrapped into the 2*pi window centred on each range, so consecutive frames may differ by 2*pi multiples.
+    """
+    principal = rot.quat_to_euler_xyz(quats)
+    branches = torch.stack([principal, _flip_euler(principal)], dim=-2)  # (T, J, 2, 3)
+    branches = _wrap_to_range(branches, low.unsqueeze(-2), high.unsqueeze(-2))
+    violation = _range_violation(branches, low.unsqueeze(-2), high.unsqueeze(-2))  # (T, J, 2)
+    # step[t, j, prev, cur]: distance from branch `prev` at t to branch `cur` at t + 1
+    step = rot.wrap_angle(branches[1:].unsqueeze(-3) - branches[:-1].unsqueeze(-2)).abs().sum(-1)
+    cost = violation[0]
+    back = []
+    for t in range(step.shape[0]):
+        total = cost.unsqueeze(-1) + jump_cost * step[t]  # (J, prev, cur)
+        cost, best_prev = total.min(dim=-2)
+        cost = cost + violation[t + 1]
+        back.append(best_prev)
+    choice = [cost.argmin(dim=-1)]
+    for best_prev in reversed(back):
+        choice.append(best_prev.gather(-1, choice[-1].unsqueeze(-1)).squeeze(-1))
+    choice = torch.stack(choice[::-1])  # (T, J)
+    return branches.gather(-2, choice[..., None, None].expand(*choice.shape, 1, 3)).squeeze(-2)
+
+
+def _flip_euler(angles: torch.Tensor) -> torch.Tensor:
+    """The other Euler xyz solution of the same rotation: (a + pi, pi - b, c + pi)."""
+    a, b, c = angles.unbind(-1)
+    return torch.stack([a + torch.pi, torch.where(b >= 0, torch.pi - b, -torch.pi - b), c + torch.pi], dim=-1)
 
 
 def _wrap_to_range(angle: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

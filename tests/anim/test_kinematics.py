@@ -184,3 +184,42 @@ def test_tilted_hinge_axis_and_missing_file(tmp_path):
     torch.testing.assert_close(character.joint_rot_to_dof(character.dof_to_joint_rot(angle)), angle)
     with pytest.raises(FileNotFoundError, match="character MJCF not found"):
         KinematicCharacter(str(tmp_path / "missing.xml"))
+
+
+def test_joint_rot_to_dof_near_follows_a_trajectory_through_the_gimbal_lock(character):
+    """A hip swinging past y = -pi/2: the principal Euler branch jumps there, the `near` solution does not."""
+    t = torch.linspace(0, 1, 101, dtype=torch.float64)
+    dof_pos = torch.zeros(101, 28, dtype=torch.float64)
+    hip = slice(14, 17)
+    dof_pos[:, hip] = torch.stack([0.3 * t - 0.5, -0.5 - 1.8 * t, 0.4 * t], dim=-1)
+    joint_rot = character.dof_to_joint_rot(dof_pos)
+    followed = [dof_pos[0]]
+    for k in range(1, 101):
+        followed.append(character.joint_rot_to_dof(joint_rot[k], near=followed[-1]))
+    torch.testing.assert_close(torch.stack(followed), dof_pos, atol=1e-9, rtol=0)
+    # frame by frame (in range) also recovers it: the hip y range reaches -2.44
+    torch.testing.assert_close(character.joint_rot_to_dof(joint_rot), dof_pos, atol=1e-9, rtol=0)
+
+
+def test_dof_vel_from_rotations_matches_the_angle_rates(model, character):
+    rng = np.random.default_rng(4)
+    dof_pos = torch.tensor(_random_dof_pos(model, character, 64, rng, margin=0.2), dtype=torch.float64)
+    rates = torch.randn(64, 28, dtype=torch.float64)
+    h = 1e-4  # rotations below ~1e-8 rad lose their axis in quat_to_exp_map
+    prev = character.dof_to_joint_rot(dof_pos - h * rates)
+    nxt = character.dof_to_joint_rot(dof_pos + h * rates)
+    dof_vel = character.joint_rot_to_dof_vel(prev, nxt, torch.full((64,), 2 * h, dtype=torch.float64), dof_pos)
+    torch.testing.assert_close(dof_vel, rates, atol=1e-6, rtol=1e-5)
+
+
+def test_clip_to_dof_pos_keeps_one_branch_through_the_gimbal_lock(character):
+    """Mocap often leaves the ranges; then frame-by-frame choices may flip branch, the clip conversion must not."""
+    t = torch.linspace(0, 1, 121, dtype=torch.float64)
+    dof_pos = torch.zeros(121, 28, dtype=torch.float64)
+    dof_pos[:, 14:17] = torch.stack([0.9 + 0.2 * t, -0.6 - 1.7 * t, 1.3 - 0.2 * t], dim=-1)  # x, z out of range
+    frames = character.dof_pos_to_frame(torch.zeros(121, 3, dtype=torch.float64), rot.quat_identity((121,), dtype=torch.float64), dof_pos)
+    per_frame = character.frame_to_dof_pos(frames)
+    clip = character.clip_to_dof_pos(frames)
+    assert rot.wrap_angle(per_frame[1:] - per_frame[:-1]).abs().max() > 1.0  # the naive choice jumps
+    assert rot.wrap_angle(clip[1:] - clip[:-1]).abs().max() < 0.1
+    torch.testing.assert_close(clip, dof_pos, atol=1e-9, rtol=0)
