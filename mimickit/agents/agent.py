@@ -1,0 +1,429 @@
+"""The one training loop: rollout -> returns -> update -> log -> periodic test episodes -> atomic checkpoint.
+
+PPO and AWR (and later AMP/ASE/ADD) subclass `Agent` and supply only their advantage preparation and actor
+loss. Batch sizes are multiples of `num_envs`, so one config runs 64 CPU envs or 4096 GPU envs.
+"""
+from __future__ import annotations
+
+import abc
+import itertools
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from mimickit.agents.episode_tracker import EpisodeTracker
+from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
+from mimickit.agents.optim import build_optimizer
+from mimickit.agents.returns import compute_gae, compute_next_values
+from mimickit.agents.storage import Batch, RolloutStorage, Transition
+from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.loggers.base import Logger
+from mimickit.models.actor_critic import ActorCritic, DiagGaussian
+from mimickit.models.normalizer import RunningNormalizer
+from mimickit.utils.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+    save_json,
+)
+
+CHECKPOINT_NAME = "model.pt"
+METRICS_NAME = "metrics.json"
+# test episodes check for completion every this many steps: one host sync per check, not per step
+TEST_SYNC_INTERVAL = 16
+
+MIMICKIT_SGD: dict[str, Any] = {"name": "sgd", "lr": 1e-4, "momentum": 0.9}
+
+
+@dataclass
+class PolicyStep:
+    action: torch.Tensor  # (N, action_dim) in the env's units, what env.step receives
+    norm_action: torch.Tensor  # (N, action_dim) in [-1, 1] policy units, what the losses see
+    log_prob: torch.Tensor  # (N,)
+
+
+class _NullLogger(Logger):
+    def log(self, scalars: Mapping[str, float], step: int) -> None:
+        pass
+
+
+class Agent(abc.ABC):
+    """Owns the models, optimisers, rollout storage, loop, test episodes, logging and checkpoints.
+
+    Subclasses implement `prepare_advantages` (turn raw GAE advantages into what their actor loss uses) and
+    `compute_actor_loss`. The policy acts in [-1, 1] units mapped linearly onto `env.action_bounds`.
+    """
+
+    def __init__(
+        self,
+        env: BaseEnv,
+        logger: Logger | None = None,
+        out_dir: str = ".",
+        device: str = "cpu",
+        model: dict[str, Any] | None = None,
+        actor_optimizer: Any = None,
+        critic_optimizer: Any = None,
+        discount: float = 0.99,
+        td_lambda: float = 0.95,
+        steps_per_iter: int = 32,
+        iters_per_output: int = 100,
+        test_episodes: int = 32,
+        normalizer_samples: int | None = 100_000_000,
+        obs_clip: float | None = 10.0,
+        actor_epochs: int = 5,
+        actor_batch_size: float = 4.0,
+        critic_epochs: int = 2,
+        critic_batch_size: float = 2.0,
+        grad_clip: float | None = None,
+        value_clip: float | None = None,
+        action_bound_weight: float = 10.0,
+        entropy_weight: float = 0.0,
+        save_intermediate: bool = False,
+        resume_from: str | None = None,
+    ):
+        """
+        Args:
+            model: keyword arguments of `ActorCritic` (hidden sizes, activation, init_std, learn_std, ...).
+            actor_optimizer, critic_optimizer: see `build_optimizer`; default SGD, lr 1e-4, momentum 0.9.
+            discount, td_lambda: gamma and lambda of GAE / TD(lambda).
+            steps_per_iter: env steps per env collected each iteration.
+            iters_per_output: period (iterations) of logging, test episodes and checkpoints.
+            test_episodes: episodes of each periodic test (0 skips them).
+            normalizer_samples: observation samples after which the normaliser freezes (None: never).
+            obs_clip: normalised observations are clipped to +-obs_clip (None: no clip).
+            actor_batch_size, critic_batch_size: minibatch sizes as multiples of num_envs.
+            grad_clip: max global gradient norm per optimiser step (None: no clipping).
+            value_clip: PPO-style clipping of the value update around the old values (None: plain MSE).
+            action_bound_weight: weight of the penalty on the policy mean leaving the action bounds.
+            entropy_weight: weight of the entropy bonus (useful with a learned std).
+            save_intermediate: also keep `checkpoints/iter_XXXXXX.pt` at every output.
+            resume_from: checkpoint that `train` continues from.
+        """
+        for name, value in [("steps_per_iter", steps_per_iter), ("iters_per_output", iters_per_output),
+                            ("actor_epochs", actor_epochs), ("critic_epochs", critic_epochs)]:
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if not 0.0 <= discount < 1.0 or not 0.0 <= td_lambda <= 1.0:
+            raise ValueError(f"need 0 <= discount < 1 and 0 <= td_lambda <= 1, got {discount}, {td_lambda}")
+        self.env = env
+        self.logger = logger if logger is not None else _NullLogger()
+        self.out_dir = out_dir
+        self.device = torch.device(device)
+        self.discount = discount
+        self.td_lambda = td_lambda
+        self.steps_per_iter = steps_per_iter
+        self.iters_per_output = iters_per_output
+        self.test_episodes = test_episodes
+        self.actor_epochs = actor_epochs
+        self.critic_epochs = critic_epochs
+        self.actor_batch_size = max(1, math.ceil(actor_batch_size * env.num_envs))
+        self.critic_batch_size = max(1, math.ceil(critic_batch_size * env.num_envs))
+        self.grad_clip = grad_clip
+        self.value_clip = value_clip
+        self.action_bound_weight = action_bound_weight
+        self.entropy_weight = entropy_weight
+        self.save_intermediate = save_intermediate
+        self.resume_from = resume_from
+        # rank-0 duty: a distributed helper sets this False on the other workers (no logs, checkpoints, metrics)
+        self.is_main_process = True
+
+        self.model = ActorCritic(env.obs_dim, env.action_dim, **_plain(model or {})).to(self.device)
+        self.obs_normalizer = RunningNormalizer(env.obs_dim, clip=obs_clip, max_samples=normalizer_samples)
+        self.obs_normalizer.to(self.device)
+        self.actor_optimizer = build_optimizer(_plain(actor_optimizer or MIMICKIT_SGD), self.model.actor_parameters())
+        self.critic_optimizer = build_optimizer(
+            _plain(critic_optimizer or MIMICKIT_SGD), self.model.critic_parameters()
+        )
+        self._action_offset, self._action_scale, self._bounded_dims = _action_mapping(env, self.device)
+
+        self.storage = RolloutStorage(steps_per_iter, env.num_envs, env.obs_dim, env.action_dim, self.device)
+        self.train_episodes = EpisodeTracker(env.num_envs, self.device)
+        self.iteration = 0
+        self.sample_count = 0
+        self.wall_time = 0.0
+        self._obs: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.out_dir, CHECKPOINT_NAME)
+
+    def train(self, max_iters: int, resume: bool = False) -> dict[str, float]:
+        """Train until `iteration == max_iters`; returns (and writes to metrics.json) the last logged stats.
+
+        `resume` (or `resume_from`) restores a checkpoint first: the run continues exactly as an uninterrupted
+        one would, because every output iteration ends by resetting all envs, and the checkpoint holds the RNG
+        states taken just before that reset.
+        """
+        if resume or self.resume_from is not None:
+            self.load(self.resume_from or self.checkpoint_path)
+        self._start_segment()
+        row: dict[str, float] = {}
+        while self.iteration < max_iters:
+            start = time.perf_counter()
+            stats = self._train_iteration()
+            self.iteration += 1
+            self.sample_count += self.storage.num_samples
+            row = self._iteration_row(stats, time.perf_counter() - start)
+            self.logger.progress({**row, "max_iters": max_iters}, self.sample_count)
+            if self.iteration % self.iters_per_output == 0 or self.iteration == max_iters:
+                row.update(_prefixed("test/", self._run_test_episodes(self.test_episodes)))
+                self._output(row)
+                self._start_segment()
+        metrics = {**row, "return": row.get("test/return", row.get("train/return", math.nan))}
+        self._write_metrics(metrics)
+        return metrics
+
+    def test(self, num_episodes: int) -> dict[str, float]:
+        """Run deterministic (mean-action) episodes; returns mean return, episode length, number of episodes
+        and the per-episode means of the env's "episode/*" info keys (also written to metrics.json)."""
+        metrics = self._run_test_episodes(num_episodes)
+        self._write_metrics(metrics)
+        return metrics
+
+    def save(self, path: str) -> None:
+        """Atomically write everything needed to resume (models, optimisers, normalisers, counters, RNGs)."""
+        state = {name: obj.state_dict() for name, obj in self._checkpointed().items()}
+        state.update(
+            algorithm=type(self).__name__,
+            iteration=self.iteration,
+            sample_count=self.sample_count,
+            wall_time=self.wall_time,
+            rng=capture_rng_state(),
+        )
+        save_checkpoint(path, state)
+
+    def load(self, path: str) -> None:
+        state = load_checkpoint(path, map_location=self.device)
+        missing = [name for name in self._checkpointed() if name not in state]
+        if missing:
+            raise KeyError(f"checkpoint {path!r} lacks {missing}; it holds {sorted(state)}")
+        for name, obj in self._checkpointed().items():
+            obj.load_state_dict(state[name])
+        self.iteration = int(state["iteration"])
+        self.sample_count = int(state["sample_count"])
+        self.wall_time = float(state["wall_time"])
+        restore_rng_state(state["rng"])
+
+    # ------------------------------------------------------------------ algorithm hooks
+    @abc.abstractmethod
+    def prepare_advantages(self, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Write what the actor loss needs into `self.storage.advantage` from raw GAE advantages (T, N);
+        return detached diagnostics."""
+
+    @abc.abstractmethod
+    def compute_actor_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """{"loss": scalar to minimise, other keys: detached diagnostics}."""
+
+    def compute_critic_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        values = self.model.value(self.obs_normalizer.normalize(batch.obs))
+        return {"loss": compute_value_loss(values, batch.target_return, batch.value, self.value_clip)}
+
+    def actor_regularization(self, dist: DiagGaussian) -> dict[str, torch.Tensor]:
+        """Action-bound penalty and entropy bonus, weighted; "loss" is their sum."""
+        terms: dict[str, torch.Tensor] = {"loss": torch.zeros((), device=self.device)}
+        if self.action_bound_weight != 0.0 and self._bounded_dims.any():
+            bound_loss = compute_action_bound_loss(dist.mean[:, self._bounded_dims])
+            terms["loss"] = terms["loss"] + self.action_bound_weight * bound_loss
+            terms["action_bound_loss"] = bound_loss.detach()
+        if self.entropy_weight != 0.0:
+            entropy = dist.entropy().mean()
+            terms["loss"] = terms["loss"] - self.entropy_weight * entropy
+            terms["entropy"] = entropy.detach()
+        return terms
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """The one place gradients are applied: a distributed helper all-reduces the gradients here, between
+        `backward` and the clipping."""
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(params, self.grad_clip)
+        optimizer.step()
+
+    # ------------------------------------------------------------------ the loop
+    def _train_iteration(self) -> dict[str, torch.Tensor | float]:
+        rollout_timing = self._rollout()
+        start = time.perf_counter()
+        stats: dict[str, torch.Tensor | float] = dict(self._compute_targets())
+        self.model.train()
+        stats.update(_prefixed("critic/", self._run_epochs(
+            self.critic_optimizer, self.compute_critic_loss, self.critic_epochs, self.critic_batch_size)))
+        stats.update(_prefixed("actor/", self._run_epochs(
+            self.actor_optimizer, self.compute_actor_loss, self.actor_epochs, self.actor_batch_size)))
+        self.model.eval()
+        # after the update: rollout and update saw one fixed normalisation
+        self.obs_normalizer.update()
+        stats.update(rollout_timing)
+        stats["time/update_s"] = time.perf_counter() - start
+        return stats
+
+    @torch.no_grad()
+    def _rollout(self) -> dict[str, float]:
+        """Collect `steps_per_iter` steps of every env into the storage (no host syncs but the env's)."""
+        self.model.eval()
+        self.storage.clear()
+        policy_time = env_time = 0.0
+        for _ in range(self.steps_per_iter):
+            t0 = time.perf_counter()
+            step = self._act(self._obs, deterministic=False)
+            t1 = time.perf_counter()
+            next_obs, reward, done, info = self.env.step(step.action)
+            t2 = time.perf_counter()
+            self.storage.add(Transition(self._obs, step.norm_action, step.log_prob, reward, done, next_obs))
+            self.train_episodes.update(reward, done, info)
+            self.obs_normalizer.record(self._obs)
+            t3 = time.perf_counter()
+            self._obs = self._reset_done_envs(next_obs, done)
+            policy_time += t1 - t0
+            env_time += (t2 - t1) + (time.perf_counter() - t3)
+        return {"time/policy_s": policy_time, "time/env_s": env_time}
+
+    @torch.no_grad()
+    def _compute_targets(self) -> dict[str, torch.Tensor]:
+        """Values, GAE advantages and TD(lambda) returns of the stored rollout."""
+        s = self.storage
+        values = self.model.value(self.obs_normalizer.normalize(s.obs))
+        next_values = self.model.value(self.obs_normalizer.normalize(s.next_obs))
+        next_values = compute_next_values(next_values, s.done)
+        advantages = compute_gae(s.reward, values, next_values, s.done, self.discount, self.td_lambda)
+        s.value.copy_(values)
+        s.target_return.copy_(advantages + values)
+        return {"critic/target_return_mean": s.target_return.mean(), **self.prepare_advantages(advantages)}
+
+    def _run_epochs(
+        self,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[Batch], dict[str, torch.Tensor]],
+        num_epochs: int,
+        batch_size: int,
+    ) -> dict[str, torch.Tensor]:
+        """Minibatch SGD over the rollout; returns the mean of each loss term over all steps."""
+        sums: dict[str, torch.Tensor] = {}
+        num_steps = 0
+        for batch in self.storage.minibatches(batch_size, num_epochs):
+            terms = loss_fn(batch)
+            self.optimizer_step(optimizer, terms["loss"])
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + value.detach()
+            num_steps += 1
+        return {key: total / num_steps for key, total in sums.items()}
+
+    def _act(self, obs: torch.Tensor, deterministic: bool) -> PolicyStep:
+        dist = self.model.action_distribution(self.obs_normalizer.normalize(obs))
+        norm_action = dist.mode if deterministic else dist.sample()
+        action = self._action_offset + self._action_scale * norm_action
+        return PolicyStep(action=action, norm_action=norm_action, log_prob=dist.log_prob(norm_action))
+
+    def _reset_done_envs(self, next_obs: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        # nonzero() needs the count on the host: the one sync per step the env contract (ids) imposes on GPU
+        env_ids = (done != DoneFlags.NULL).nonzero().flatten()
+        if env_ids.numel() == 0:
+            return next_obs
+        return self.env.reset(env_ids)
+
+    def _start_segment(self) -> None:
+        """Reset all envs and the running episode statistics (training start, and after each output)."""
+        self._obs = self.env.reset()
+        self.train_episodes.reset()
+
+    @torch.no_grad()
+    def _run_test_episodes(self, num_episodes: int) -> dict[str, float]:
+        if num_episodes <= 0:
+            return {}
+        self.model.eval()
+        tracker = EpisodeTracker(self.env.num_envs, self.device, math.ceil(num_episodes / self.env.num_envs))
+        obs = self.env.reset()
+        for step in itertools.count():
+            next_obs, reward, done, info = self.env.step(self._act(obs, deterministic=True).action)
+            tracker.update(reward, done, info)
+            obs = self._reset_done_envs(next_obs, done)
+            if step % TEST_SYNC_INTERVAL == TEST_SYNC_INTERVAL - 1 and bool(tracker.all_envs_done()):
+                break
+        return _to_floats(tracker.summary())
+
+    # ------------------------------------------------------------------ output
+    def _iteration_row(self, stats: dict[str, torch.Tensor | float], seconds: float) -> dict[str, float]:
+        """All of an iteration's statistics as floats: one host sync for the whole iteration."""
+        self.wall_time += seconds
+        row: dict[str, float] = {
+            "iteration": self.iteration,
+            "samples": self.sample_count,
+            "wall_time_s": self.wall_time,
+            "samples_per_s": self.storage.num_samples / max(seconds, 1e-9),
+            "time/iteration_s": seconds,
+        }
+        device_stats = dict(_prefixed("train/", self.train_episodes.summary()))
+        device_stats["policy/action_std"] = self.model.actor.log_std.exp().mean()
+        device_stats["obs_norm/mean_abs"] = self.obs_normalizer.mean.abs().mean()
+        device_stats["obs_norm/std_mean"] = self.obs_normalizer.std.mean()
+        device_stats.update({k: v for k, v in stats.items() if torch.is_tensor(v)})
+        row.update(_to_floats(device_stats))
+        row.update({k: float(v) for k, v in stats.items() if not torch.is_tensor(v)})
+        return row
+
+    def _output(self, row: dict[str, float]) -> None:
+        if not self.is_main_process:
+            return
+        self.logger.log(row, self.sample_count)
+        self.save(self.checkpoint_path)
+        if self.save_intermediate:
+            path = os.path.join(self.out_dir, "checkpoints", f"iter_{self.iteration:06d}.pt")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copyfile(self.checkpoint_path, path)
+
+    def _write_metrics(self, metrics: dict[str, float]) -> None:
+        if self.is_main_process:
+            save_json(os.path.join(self.out_dir, METRICS_NAME), metrics)
+
+    def _checkpointed(self) -> dict[str, Any]:
+        """Objects with state_dict/load_state_dict saved in checkpoints; subclasses add theirs (e.g. a
+        discriminator and its optimiser)."""
+        return {
+            "model": self.model,
+            "obs_normalizer": self.obs_normalizer,
+            "actor_optimizer": self.actor_optimizer,
+            "critic_optimizer": self.critic_optimizer,
+        }
+
+
+def _action_mapping(env: BaseEnv, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Offset and scale mapping policy actions in [-1, 1] onto the env's bounds; unbounded dims pass through."""
+    low, high = (b.to(device=device, dtype=torch.float32) for b in env.action_bounds)
+    if low.shape != (env.action_dim,) or high.shape != (env.action_dim,):
+        raise ValueError(f"env.action_bounds must be two ({env.action_dim},) tensors, got {low.shape}, {high.shape}")
+    bounded = torch.isfinite(low) & torch.isfinite(high)
+    if bool((bounded & (high <= low)).any()):
+        raise ValueError(f"env.action_bounds need low < high, got low {low.tolist()}, high {high.tolist()}")
+    offset = torch.where(bounded, 0.5 * (high + low), torch.zeros_like(low))
+    scale = torch.where(bounded, 0.5 * (high - low), torch.ones_like(low))
+    return offset, scale, bounded
+
+
+def _plain(cfg: Any) -> Any:
+    """A Hydra DictConfig/ListConfig as plain dicts and lists (other values unchanged)."""
+    if isinstance(cfg, Mapping):
+        return {str(k): _plain(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)) or type(cfg).__name__ == "ListConfig":
+        return [_plain(v) for v in cfg]
+    return cfg
+
+
+def _prefixed(prefix: str, d: Mapping[str, Any]) -> dict[str, Any]:
+    return {prefix + k: v for k, v in d.items()}
+
+
+def _to_floats(d: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    if not d:
+        return {}
+    values = torch.stack([v.detach().reshape(()).to(torch.float64) for v in d.values()]).cpu().tolist()
+    return dict(zip(d.keys(), values))

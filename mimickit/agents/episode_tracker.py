@@ -1,0 +1,76 @@
+"""Per-episode statistics accumulated on the device: return, length and the means of "episode/*" info keys."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from mimickit.envs.base_env import DoneFlags
+
+EPISODE_PREFIX = "episode/"
+
+
+class EpisodeTracker:
+    """Sums each env's running episode, and folds it into totals when the episode ends.
+
+    With `episodes_per_env`, only each env's first that many episodes count, so a test that stops later than
+    needed reports the same numbers and short episodes are not over-represented.
+    """
+
+    def __init__(self, num_envs: int, device: torch.device, episodes_per_env: int | None = None):
+        self.num_envs = num_envs
+        self.device = device
+        self.episodes_per_env = episodes_per_env
+        self._info_keys: list[str] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every episode, finished or running (call it when all envs are reset)."""
+        zeros = lambda dtype=torch.float32: torch.zeros(self.num_envs, dtype=dtype, device=self.device)  # noqa: E731
+        self._return = zeros()
+        self._length = zeros()
+        self._info_sums: dict[str, torch.Tensor] = {k: zeros() for k in self._info_keys or []}
+        self.env_episodes = zeros(torch.long)
+        self._totals = torch.zeros(3 + len(self._info_sums), dtype=torch.float64, device=self.device)
+
+    def update(self, reward: torch.Tensor, done: torch.Tensor, info: dict[str, torch.Tensor]) -> None:
+        if self._info_keys is None:
+            self._info_keys = sorted(k for k in info if k.startswith(EPISODE_PREFIX))
+            self.reset()
+        self._return += reward
+        self._length += 1.0
+        for key, running in self._info_sums.items():
+            if key not in info:
+                raise KeyError(f"env info lost key {key!r} it reported on the first step; it has {sorted(info)}")
+            running += info[key].to(running.dtype)
+
+        ended = done != DoneFlags.NULL
+        counted = ended
+        if self.episodes_per_env is not None:
+            counted = ended & (self.env_episodes < self.episodes_per_env)
+        # one row per total: episode count, return, length, then each info key's per-episode mean
+        per_episode = [torch.ones_like(self._return), self._return, self._length]
+        per_episode += [s / torch.clamp_min(self._length, 1.0) for s in self._info_sums.values()]
+        weight = counted.to(torch.float32)
+        self._totals += (torch.stack(per_episode) * weight).sum(dim=-1).to(torch.float64)
+
+        self.env_episodes += ended.long()
+        keep = (~ended).to(torch.float32)
+        self._return *= keep
+        self._length *= keep
+        for running in self._info_sums.values():
+            running *= keep
+
+    def all_envs_done(self) -> torch.Tensor:
+        """bool scalar tensor: every env has finished its `episodes_per_env` episodes."""
+        if self.episodes_per_env is None:
+            raise ValueError("all_envs_done needs episodes_per_env")
+        return (self.env_episodes >= self.episodes_per_env).all()
+
+    def summary(self) -> dict[str, torch.Tensor]:
+        """Means over counted episodes (nan when none ended) and their number, as device scalars."""
+        count = self._totals[0]
+        means = torch.where(count > 0, self._totals[1:] / torch.clamp_min(count, 1.0), math.nan)
+        out = {"return": means[0], "episode_length": means[1], "episodes": count}
+        out.update({key: means[2 + i] for i, key in enumerate(self._info_sums)})
+        return out

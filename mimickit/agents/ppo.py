@@ -1,0 +1,113 @@
+"""Proximal Policy Optimisation (Schulman et al. 2017) on the shared loop: clipped surrogate on normalised,
+clipped GAE advantages."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mimickit.agents.agent import Agent
+from mimickit.agents.losses import compute_normalized_advantages
+from mimickit.agents.storage import Batch
+from mimickit.envs.base_env import BaseEnv
+from mimickit.loggers.base import Logger
+
+
+def compute_clipped_surrogate_loss(
+    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_ratio: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """L = -mean(min(rho A, clip(rho, 1 - eps, 1 + eps) A)), rho = pi(a|s) / pi_old(a|s).
+
+    Also returns the fraction of clipped ratios and an estimate of KL(pi_old || pi): mean((rho - 1) - log rho).
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = torch.exp(log_ratio)
+    surrogate = torch.minimum(advantages * ratio, advantages * torch.clamp(ratio, 1.0 - clip_ratio, 1.0 + clip_ratio))
+    diagnostics = {
+        "clip_frac": ((ratio - 1.0).abs() > clip_ratio).float().mean(),
+        "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
+    }
+    return -surrogate.mean(), diagnostics
+
+
+class PPOAgent(Agent):
+    def __init__(
+        self,
+        env: BaseEnv,
+        logger: Logger | None = None,
+        out_dir: str = ".",
+        device: str = "cpu",
+        model: dict[str, Any] | None = None,
+        actor_optimizer: Any = None,
+        critic_optimizer: Any = None,
+        discount: float = 0.99,
+        td_lambda: float = 0.95,
+        steps_per_iter: int = 32,
+        iters_per_output: int = 100,
+        test_episodes: int = 32,
+        normalizer_samples: int | None = 100_000_000,
+        obs_clip: float | None = 10.0,
+        actor_epochs: int = 5,
+        actor_batch_size: float = 4.0,
+        critic_epochs: int = 2,
+        critic_batch_size: float = 2.0,
+        grad_clip: float | None = None,
+        value_clip: float | None = None,
+        action_bound_weight: float = 10.0,
+        entropy_weight: float = 0.0,
+        save_intermediate: bool = False,
+        resume_from: str | None = None,
+        ppo_clip_ratio: float = 0.2,
+        norm_adv_clip: float | None = 4.0,
+    ):
+        """The shared loop's settings are documented in `Agent`.
+
+        Args:
+            ppo_clip_ratio: epsilon of the clipped surrogate.
+            norm_adv_clip: normalised advantages are clipped to +-norm_adv_clip (None: no clip).
+        """
+        super().__init__(
+            env=env,
+            logger=logger,
+            out_dir=out_dir,
+            device=device,
+            model=model,
+            actor_optimizer=actor_optimizer,
+            critic_optimizer=critic_optimizer,
+            discount=discount,
+            td_lambda=td_lambda,
+            steps_per_iter=steps_per_iter,
+            iters_per_output=iters_per_output,
+            test_episodes=test_episodes,
+            normalizer_samples=normalizer_samples,
+            obs_clip=obs_clip,
+            actor_epochs=actor_epochs,
+            actor_batch_size=actor_batch_size,
+            critic_epochs=critic_epochs,
+            critic_batch_size=critic_batch_size,
+            grad_clip=grad_clip,
+            value_clip=value_clip,
+            action_bound_weight=action_bound_weight,
+            entropy_weight=entropy_weight,
+            save_intermediate=save_intermediate,
+            resume_from=resume_from,
+        )
+        if ppo_clip_ratio <= 0:
+            raise ValueError(f"ppo_clip_ratio must be positive, got {ppo_clip_ratio}")
+        self.ppo_clip_ratio = ppo_clip_ratio
+        self.norm_adv_clip = norm_adv_clip
+
+    def prepare_advantages(self, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
+        norm_adv, mean, std = compute_normalized_advantages(advantages, self.norm_adv_clip)
+        self.storage.advantage.copy_(norm_adv)
+        return {"advantage/mean": mean, "advantage/std": std}
+
+    def compute_actor_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        dist = self.model.action_distribution(self.obs_normalizer.normalize(batch.obs))
+        surrogate, diagnostics = compute_clipped_surrogate_loss(
+            dist.log_prob(batch.action), batch.log_prob, batch.advantage, self.ppo_clip_ratio
+        )
+        reg = self.actor_regularization(dist)
+        terms = {"loss": surrogate + reg.pop("loss"), "surrogate_loss": surrogate.detach(), **reg}
+        terms.update({k: v.detach() for k, v in diagnostics.items()})
+        return terms

@@ -1,0 +1,94 @@
+"""Rollout storage: preallocated (steps, envs, ...) device tensors, filled one `Transition` per step and read
+back as shuffled minibatches of `Batch` records."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Transition:
+    """One env step of every env. `action` is in the policy's normalised [-1, 1] units; `next_obs` is the
+    observation the step returned, before finished envs were reset (the bootstrap target of time-outs)."""
+
+    obs: torch.Tensor  # (N, obs_dim)
+    action: torch.Tensor  # (N, action_dim)
+    log_prob: torch.Tensor  # (N,) log pi_old(action | obs)
+    reward: torch.Tensor  # (N,)
+    done: torch.Tensor  # (N,) long DoneFlags
+    next_obs: torch.Tensor  # (N, obs_dim)
+
+
+@dataclass
+class Batch:
+    """A minibatch of flattened samples with the targets computed after the rollout."""
+
+    obs: torch.Tensor  # (B, obs_dim)
+    action: torch.Tensor  # (B, action_dim)
+    log_prob: torch.Tensor  # (B,)
+    value: torch.Tensor  # (B,) V_old(obs)
+    target_return: torch.Tensor  # (B,) TD(lambda) return, the critic's regression target
+    advantage: torch.Tensor  # (B,) as prepared by the algorithm (e.g. normalised)
+
+
+class RolloutStorage:
+    def __init__(self, num_steps: int, num_envs: int, obs_dim: int, action_dim: int, device: torch.device):
+        if num_steps <= 0 or num_envs <= 0:
+            raise ValueError(f"storage needs positive sizes, got {num_steps} steps x {num_envs} envs")
+        self.num_steps = num_steps
+        self.num_envs = num_envs
+        self.device = device
+        shape = (num_steps, num_envs)
+        self.obs = torch.zeros(*shape, obs_dim, device=device)
+        self.next_obs = torch.zeros(*shape, obs_dim, device=device)
+        self.action = torch.zeros(*shape, action_dim, device=device)
+        self.log_prob = torch.zeros(shape, device=device)
+        self.reward = torch.zeros(shape, device=device)
+        self.done = torch.zeros(shape, dtype=torch.long, device=device)
+        # filled after the rollout by the agent
+        self.value = torch.zeros(shape, device=device)
+        self.target_return = torch.zeros(shape, device=device)
+        self.advantage = torch.zeros(shape, device=device)
+        self.step = 0
+
+    @property
+    def num_samples(self) -> int:
+        return self.num_steps * self.num_envs
+
+    @property
+    def full(self) -> bool:
+        return self.step == self.num_steps
+
+    def clear(self) -> None:
+        self.step = 0
+
+    def add(self, t: Transition) -> None:
+        if self.full:
+            raise RuntimeError(f"rollout storage is full ({self.num_steps} steps); call clear() first")
+        i = self.step
+        self.obs[i].copy_(t.obs)
+        self.action[i].copy_(t.action)
+        self.log_prob[i].copy_(t.log_prob)
+        self.reward[i].copy_(t.reward)
+        self.done[i].copy_(t.done)
+        self.next_obs[i].copy_(t.next_obs)
+        self.step += 1
+
+    def minibatches(self, batch_size: int, num_epochs: int) -> Iterator[Batch]:
+        """`num_epochs` passes over all samples, each in a fresh random order, `batch_size` at a time
+        (the last batch of an epoch may be smaller)."""
+        if not self.full:
+            raise RuntimeError(f"rollout storage holds {self.step} of {self.num_steps} steps")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        flat = {
+            name: getattr(self, name).flatten(0, 1)
+            for name in ("obs", "action", "log_prob", "value", "target_return", "advantage")
+        }
+        for _ in range(num_epochs):
+            order = torch.randperm(self.num_samples, device=self.device)
+            for start in range(0, self.num_samples, batch_size):
+                idx = order[start : start + batch_size]
+                yield Batch(**{name: tensor[idx] for name, tensor in flat.items()})

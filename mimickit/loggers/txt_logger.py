@@ -1,0 +1,91 @@
+"""A MimicKit-style `log.txt`: one header line of column names, then one whitespace-separated row per record."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from mimickit.loggers.base import Logger
+
+
+def _format_value(value: float) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    return "nan" if math.isnan(value) else f"{value:.8g}"
+
+
+class TxtLogger(Logger):
+    """Columns are fixed by the first record; a later record may omit keys (written as nan) but not add any.
+
+    A run resumed into the same directory keeps the rows of an existing log with the same columns whose
+    `step_key` value is below the first new step, so the log reads like that of an uninterrupted run; any
+    other existing file is overwritten.
+    """
+
+    def __init__(self, out_dir: str, filename: str = "log.txt", column_width: int = 24, step_key: str = "samples"):
+        self.path = os.path.join(out_dir, filename)
+        self.column_width = column_width
+        self.step_key = step_key
+        self.columns: list[str] | None = None
+        self._file = None
+
+    def log(self, scalars: Mapping[str, float], step: int) -> None:
+        for key in scalars:
+            if any(c.isspace() for c in key) or not key:
+                raise ValueError(f"log keys must be non-empty and free of whitespace, got {key!r}")
+        if self.columns is None:
+            self._open(list(scalars), step)
+        unknown = [k for k in scalars if k not in self.columns]
+        if unknown:
+            raise ValueError(f"keys {unknown} were not in the first record; log.txt columns are {self.columns}")
+        row = [_format_value(scalars.get(k, math.nan)) for k in self.columns]
+        self._file.write(self._format_row(row))
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _open(self, columns: list[str], step: int) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        self.columns = columns
+        kept_rows = self._earlier_rows(step)
+        self._file = open(self.path, "w")
+        self._file.write(self._format_row(columns))
+        self._file.writelines(kept_rows)
+
+    def _earlier_rows(self, step: int) -> list[str]:
+        """Rows of an existing log with these columns logged before `step` (what a resumed run keeps)."""
+        if not os.path.isfile(self.path) or self.step_key not in self.columns:
+            return []
+        with open(self.path) as f:
+            header, *rows = f.readlines() or [""]
+        if header.split() != self.columns:
+            return []
+        col = self.columns.index(self.step_key)
+        return [r for r in rows if len(r.split()) == len(self.columns) and float(r.split()[col]) < step]
+
+    def _format_row(self, cells: list[str]) -> str:
+        return " ".join(c.ljust(max(self.column_width, len(c))) for c in cells).rstrip() + "\n"
+
+
+def read_txt_log(path: str) -> dict[str, np.ndarray]:
+    """Parse a log written by `TxtLogger` (or MimicKit) into {column: float array}."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"log file not found: {path!r}")
+    with open(path) as f:
+        lines = [line.split() for line in f.read().replace("\r", "\n").splitlines() if line.strip()]
+    if not lines:
+        raise ValueError(f"{path!r} is empty")
+    header, rows = lines[0], lines[1:]
+    bad = [i + 2 for i, row in enumerate(rows) if len(row) != len(header)]
+    if bad:
+        raise ValueError(f"{path!r}: lines {bad} do not have the header's {len(header)} columns")
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), len(header))
+    return {name: table[:, i] for i, name in enumerate(header)}
