@@ -162,23 +162,6 @@ class KinematicCharacter:
         euler = self._spherical_dofs(rot.exp_map_to_quat(frame_dofs[..., self._sph_dof_idx]))
         return self._replace_spherical_columns(frame_dofs, euler)
 
-    def clip_to_dof_pos(self, frames: torch.Tensor) -> torch.Tensor:
-        """One clip's frames (num_frames, frame_dim) -> hinge angles (num_frames, num_dofs) continuous in time.
-
-        Per frame the Euler solution is ambiguous (two branches, 2*pi shifts) and mocap often leaves the joint
-        ranges, so frame-by-frame choices can jump by ~pi; here each 3-hinge body keeps to one branch unless
-        leaving it pays off in range violation (`compute_continuous_euler_xyz`). Angles stay in the 2*pi window
-        of their range, so take differences of consecutive frames modulo 2*pi.
-        """
-        self._check_last_dim(frames, self.frame_dim, "frames")
-        if frames.dim() != 2:
-            raise ValueError(f"clip frames must have shape (num_frames, {self.frame_dim}), got {tuple(frames.shape)}")
-        frame_dofs = frames[:, ROOT_DIM:]
-        quats = rot.exp_map_to_quat(frame_dofs[:, self._sph_dof_idx])
-        low, high = self.dof_low[self._sph_dof_idx], self.dof_high[self._sph_dof_idx]
-        euler = compute_continuous_euler_xyz(quats, low.to(quats.dtype), high.to(quats.dtype))
-        return self._replace_spherical_columns(frame_dofs, euler)
-
     def wrap_dof_pos(self, dof_pos: torch.Tensor) -> torch.Tensor:
         """Shift each hinge angle by a multiple of 2*pi into the 2*pi window centred on its joint range."""
         self._check_last_dim(dof_pos, self.num_dofs, "dof_pos")
@@ -350,36 +333,6 @@ def compute_euler_xyz_rates(angles: torch.Tensor, omega_local: torch.Tensor, min
     b_rate = wx * sc + wy * cc
     c_rate = wz - a_rate * sb
     return torch.stack([a_rate, b_rate, c_rate], dim=-1)
-
-
-def compute_continuous_euler_xyz(
-    quats: torch.Tensor, low: torch.Tensor, high: torch.Tensor, jump_cost: float = 1.0
-) -> torch.Tensor:
-    """Euler xyz angles (T, J, 3) of a time series of rotations (T, J, 4): in range and continuous where possible.
-
-    Every rotation has two Euler solutions (branches). A Viterbi pass picks one per frame and joint, minimising
-    sum_t [range violation_t + jump_cost * |angle step_t|] (steps wrapped to +-pi): following the principal
-    branch through a gimbal crossing costs nothing, a real jump costs ~2*pi*jump_cost. The angles come back
-    wrapped into the 2*pi window centred on each range, so consecutive frames may differ by 2*pi multiples.
-    """
-    principal = rot.quat_to_euler_xyz(quats)
-    branches = torch.stack([principal, _flip_euler(principal)], dim=-2)  # (T, J, 2, 3)
-    branches = _wrap_to_range(branches, low.unsqueeze(-2), high.unsqueeze(-2))
-    violation = _range_violation(branches, low.unsqueeze(-2), high.unsqueeze(-2))  # (T, J, 2)
-    # step[t, j, prev, cur]: distance from branch `prev` at t to branch `cur` at t + 1
-    step = rot.wrap_angle(branches[1:].unsqueeze(-3) - branches[:-1].unsqueeze(-2)).abs().sum(-1)
-    cost = violation[0]
-    back = []
-    for t in range(step.shape[0]):
-        total = cost.unsqueeze(-1) + jump_cost * step[t]  # (J, prev, cur)
-        cost, best_prev = total.min(dim=-2)
-        cost = cost + violation[t + 1]
-        back.append(best_prev)
-    choice = [cost.argmin(dim=-1)]
-    for best_prev in reversed(back):
-        choice.append(best_prev.gather(-1, choice[-1].unsqueeze(-1)).squeeze(-1))
-    choice = torch.stack(choice[::-1])  # (T, J)
-    return branches.gather(-2, choice[..., None, None].expand(*choice.shape, 1, 3)).squeeze(-2)
 
 
 def _flip_euler(angles: torch.Tensor) -> torch.Tensor:

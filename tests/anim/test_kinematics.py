@@ -211,15 +211,3 @@ def test_dof_vel_from_rotations_matches_the_angle_rates(model, character):
     dof_vel = character.joint_rot_to_dof_vel(prev, nxt, torch.full((64,), 2 * h, dtype=torch.float64), dof_pos)
     torch.testing.assert_close(dof_vel, rates, atol=1e-6, rtol=1e-5)
 
-
-def test_clip_to_dof_pos_keeps_one_branch_through_the_gimbal_lock(character):
-    """Mocap often leaves the ranges; then frame-by-frame choices may flip branch, the clip conversion must not."""
-    t = torch.linspace(0, 1, 121, dtype=torch.float64)
-    dof_pos = torch.zeros(121, 28, dtype=torch.float64)
-    dof_pos[:, 14:17] = torch.stack([0.9 + 0.2 * t, -0.6 - 1.7 * t, 1.3 - 0.2 * t], dim=-1)  # x, z out of range
-    frames = character.dof_pos_to_frame(torch.zeros(121, 3, dtype=torch.float64), rot.quat_identity((121,), dtype=torch.float64), dof_pos)
-    per_frame = character.frame_to_dof_pos(frames)
-    clip = character.clip_to_dof_pos(frames)
-    assert rot.wrap_angle(per_frame[1:] - per_frame[:-1]).abs().max() > 1.0  # the naive choice jumps
-    assert rot.wrap_angle(clip[1:] - clip[:-1]).abs().max() < 0.1
-    torch.testing.assert_close(clip, dof_pos, atol=1e-9, rtol=0)
