@@ -1,0 +1,137 @@
+"""Kinematic playback of reference clips (`env=view_motion`): every step poses each env at its clip time and runs
+only forward kinematics; nothing is simulated, so the engine can run with `control_mode: none`.
+
+`play` drives it for `mode=play`: it records an mp4 headless and/or shows MuJoCo's interactive viewer.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from mimickit.anim.motion_lib import MotionLib
+from mimickit.sim.engine import Engine
+from mimickit.utils.video import VideoRecorder, launch_viewer
+
+log = logging.getLogger(__name__)
+
+VIDEO_NAME = "motion.mp4"
+
+
+def compute_playback_times(
+    elapsed: float, start_times: torch.Tensor, lengths: torch.Tensor, wrapping: torch.Tensor
+) -> torch.Tensor:
+    """Clip time of every env. Wrapping clips run on (the motion library carries their root drift across
+    cycles); clamped clips start over at their end instead of freezing on the last frame."""
+    times = start_times + elapsed
+    return torch.where(wrapping, times, torch.remainder(times, lengths))
+
+
+class ViewMotionEnv:
+    """Shows the motion library's clips on the engine's characters: env i plays clip i % num_motions, starting
+    `time_offset` seconds later than the previous env that plays the same clip."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        motion_lib: MotionLib,
+        time_offset: float = 0.0,
+        shown_envs: list[int] | None = None,
+        recorder: dict | None = None,
+    ):
+        """
+        Args:
+            engine: the character's engine; only `set_state` is used (no `step`).
+            motion_lib: the clips to play.
+            time_offset: seconds between the start times of envs that play the same clip.
+            shown_envs: env ids drawn side by side by the video and the viewer; None shows all envs.
+            recorder: keyword arguments of `mimickit.utils.video.VideoRecorder` (frame size, camera).
+        """
+        if motion_lib.num_dofs != engine.num_dofs:
+            raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
+        self.recorder_settings = _check_recorder_settings(recorder or {})
+        self.engine = engine
+        self.motion_lib = motion_lib
+        self.num_envs = engine.num_envs
+        self.device = engine.device
+        self.dt = engine.control_dt
+        self.shown_envs = list(range(self.num_envs)) if shown_envs is None else list(shown_envs)
+        if not self.shown_envs or min(self.shown_envs) < 0 or max(self.shown_envs) >= self.num_envs:
+            raise ValueError(f"shown_envs must be a non-empty list of env ids in [0, {self.num_envs}), got {shown_envs}")
+
+        env_ids = torch.arange(self.num_envs, device=self.device)
+        self.env_ids = env_ids
+        self.motion_ids = env_ids % motion_lib.num_motions
+        self.start_times = (env_ids // motion_lib.num_motions).float() * time_offset
+        self.lengths = motion_lib.get_motion_length(self.motion_ids)
+        self.wrapping = motion_lib.is_wrapping(self.motion_ids)
+        self.num_steps = 0
+
+    def motion_times(self) -> torch.Tensor:
+        return compute_playback_times(self.num_steps * self.dt, self.start_times, self.lengths, self.wrapping)
+
+    def reset(self) -> None:
+        self.num_steps = 0
+        self._pose()
+
+    def step(self) -> None:
+        self.num_steps += 1
+        self._pose()
+
+    def _pose(self) -> None:
+        frame = self.motion_lib.calc_motion_frame(self.motion_ids, self.motion_times())
+        self.engine.set_state(
+            self.env_ids, frame.root_pos, frame.root_rot, frame.dof_pos,
+            frame.root_lin_vel, frame.root_ang_vel, frame.dof_vel,
+        )
+
+
+def _check_recorder_settings(settings: dict) -> dict:
+    known = set(inspect.signature(VideoRecorder.__init__).parameters) - {"self", "engine", "env_ids"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown recorder settings {unknown}; VideoRecorder accepts {sorted(known)}")
+    return dict(settings)
+
+
+def play(env: ViewMotionEnv, out_dir: str, visualize: bool, video: bool, num_steps: int) -> dict:
+    """Play the clips: record the first `num_steps` steps into `<out_dir>/motion.mp4` (video) and/or show them in
+    real time until the viewer window is closed (visualize). Returns the numbers of steps and recorded frames."""
+    if num_steps <= 0:
+        raise ValueError(f"video_steps must be positive, got {num_steps}")
+    viewer = launch_viewer(env.engine, env.shown_envs) if visualize else None
+    recorder = VideoRecorder(env.engine, env_ids=env.shown_envs, **env.recorder_settings) if video else None
+    if viewer is None and recorder is None:
+        log.warning("nothing to show: pass video=true (mp4, headless) or visualize=true (needs a display)")
+        return {"steps": 0, "video_frames": 0}
+    try:
+        env.reset()
+        if recorder is not None:
+            recorder.start(Path(out_dir) / VIDEO_NAME)
+        start = time.perf_counter()
+        while _recording(recorder, num_steps) or _showing(viewer):
+            if _recording(recorder, num_steps):
+                recorder.capture()
+            if _showing(viewer):
+                viewer.sync()
+                time.sleep(max(0.0, start + (env.num_steps + 1) * env.dt - time.perf_counter()))
+            env.step()
+        if recorder is not None:
+            recorder.finish()
+        return {"steps": env.num_steps, "video_frames": recorder.num_frames if recorder is not None else 0}
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if viewer is not None:
+            viewer.close()
+
+
+def _recording(recorder: VideoRecorder | None, num_steps: int) -> bool:
+    return recorder is not None and recorder.num_frames < num_steps
+
+
+def _showing(viewer) -> bool:
+    return viewer is not None and viewer.is_running()

@@ -1,0 +1,400 @@
+"""Show a character from an engine's torch state: mp4 recording (headless) and MuJoCo's interactive viewer.
+
+Any engine works if it exposes `mj_model`, the compiled MjModel of one world: the state of the shown envs
+(root position, root rotation xyzw, DoF positions) is written into MjData rows of that model and only forward
+kinematics runs, so rendering never touches the simulation. Several envs can be shown side by side.
+
+Headless OpenGL: without a display, `MUJOCO_GL` defaults to `egl` (a user's value is respected); if an EGL
+context cannot be created, rendering falls back to OSMesa with a warning. The GL context is created here rather
+than by `mujoco.Renderer`, so the backend is honoured even when mujoco was imported before this module.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import torch
+
+from mimickit.anim.rotations import quat_to_wxyz
+
+log = logging.getLogger(__name__)
+
+HEADLESS_GL_BACKENDS = ("egl", "osmesa")
+_DISABLED_GL = ("disable", "disabled", "off", "false", "0")
+CHARACTER_RGBA = (0.85, 0.5, 0.25, 1.0)
+FLOOR_RGBA = (0.62, 0.64, 0.68, 1.0)
+GRID_RGBA = (0.78, 0.8, 0.84, 1.0)
+SKY_TOP_RGB = (140, 173, 217)
+SKY_HORIZON_RGB = (217, 229, 242)
+
+
+# ---- OpenGL backend ----
+def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
+    """Whether a window can be opened (X11/Wayland on Linux; always assumed on macOS and Windows)."""
+    if not platform.startswith("linux"):
+        return True
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def select_gl_backend(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> str:
+    """The user's MUJOCO_GL if set; else egl on a headless Linux machine; else "" (MuJoCo's default, a window)."""
+    user = environ.get("MUJOCO_GL", "").strip().lower()
+    if user:
+        return user
+    return "" if has_display(environ, platform) else "egl"
+
+
+def _default_gl_backend() -> None:
+    """Set MUJOCO_GL for mujoco imports that come later (mujoco.Renderer reads it at import)."""
+    backend = select_gl_backend()
+    if backend and "MUJOCO_GL" not in os.environ:
+        os.environ["MUJOCO_GL"] = backend
+
+
+_default_gl_backend()
+
+
+def _context_class(backend: str) -> type:
+    """The GLContext class of a backend; PyOpenGL is re-imported if it was loaded for another platform."""
+    if backend in _DISABLED_GL:
+        raise RuntimeError(f"rendering is disabled (MUJOCO_GL={backend}); unset MUJOCO_GL or set it to egl/osmesa")
+    if backend not in HEADLESS_GL_BACKENDS:
+        from mujoco.rendering.classic import gl_context
+
+        return gl_context.GLContext
+    loaded = os.environ.get("PYOPENGL_PLATFORM")
+    if loaded and loaded.lower() != backend:
+        # PyOpenGL binds its platform once, at import; forget it so the other backend can load it again.
+        for name in [n for n in sys.modules if n.split(".")[0] == "OpenGL"]:
+            del sys.modules[name]
+        del os.environ["PYOPENGL_PLATFORM"]
+    return importlib.import_module(f"mujoco.{backend}").GLContext
+
+
+def create_gl_context(width: int, height: int):
+    """An OpenGL context for offscreen rendering, made current; EGL falls back to OSMesa with a warning."""
+    backend = select_gl_backend()
+    try:
+        context = _context_class(backend)(width, height)
+    except Exception as egl_error:
+        if backend != "egl":
+            raise RuntimeError(f"cannot create an OpenGL context with MUJOCO_GL={backend!r}: {egl_error}") from egl_error
+        log.warning("EGL rendering failed (%s: %s); falling back to OSMesa (software, slower)", type(egl_error).__name__, egl_error)
+        try:
+            context = _context_class("osmesa")(width, height)
+        except Exception as osmesa_error:
+            raise RuntimeError(
+                f"headless rendering needs EGL or OSMesa. EGL failed: {type(egl_error).__name__}: {egl_error}. "
+                f"OSMesa failed: {type(osmesa_error).__name__}: {osmesa_error}. Install an EGL driver (libegl1 with "
+                "Mesa or NVIDIA) or libosmesa6, or set MUJOCO_GL to a working backend."
+            ) from osmesa_error
+        os.environ["MUJOCO_GL"] = "osmesa"
+    context.make_current()
+    return context
+
+
+# ---- pure math ----
+def compute_qpos(root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> torch.Tensor:
+    """MuJoCo qpos rows (k, 7 + num_dofs) of a free-root character: position, rotation as wxyz, hinge angles."""
+    return torch.cat([root_pos, quat_to_wxyz(root_rot), dof_pos], dim=-1).to(torch.float64)
+
+
+def compute_side_by_side_offsets(num_shown: int, spacing: float, azimuth_deg: float) -> torch.Tensor:
+    """(num_shown, 3) offsets that line envs up across the camera's view, centred on the first... last env."""
+    azimuth = np.deg2rad(azimuth_deg)
+    across = torch.tensor([np.sin(azimuth), -np.cos(azimuth), 0.0], dtype=torch.float64)
+    slots = torch.arange(num_shown, dtype=torch.float64) - 0.5 * (num_shown - 1)
+    return slots.unsqueeze(-1) * spacing * across
+
+
+def compute_lookat(root_pos: torch.Tensor, height: float) -> np.ndarray:
+    """Camera target: the centre of the shown roots on the ground plane, raised to `height` (no vertical bobbing)."""
+    centre = root_pos.mean(dim=0).to(torch.float64).numpy().copy()
+    centre[2] = height
+    return centre
+
+
+# ---- engine state -> MjData ----
+class _PosedCharacters:
+    """Own MjData rows of a render copy of the engine's model, posed from the engine's state of `env_ids`."""
+
+    def __init__(self, engine, env_ids: list[int] | None, spacing: float, azimuth: float):
+        model = getattr(engine, "mj_model", None)
+        if not isinstance(model, mujoco.MjModel):
+            raise TypeError(f"{type(engine).__name__} has no `mj_model` (the MjModel of one world) to render from")
+        env_ids = [0] if env_ids is None else list(env_ids)
+        if not env_ids or min(env_ids) < 0 or max(env_ids) >= engine.num_envs:
+            raise ValueError(f"env_ids must be a non-empty list in [0, {engine.num_envs}), got {env_ids}")
+        if model.nq != 7 + engine.num_dofs:
+            raise ValueError(f"mj_model has nq={model.nq}, expected a free root + {engine.num_dofs} hinges")
+        self.engine = engine
+        self.env_ids = torch.tensor(env_ids, dtype=torch.long, device=engine.device)
+        self.model = _styled_copy(model)
+        self.datas = [mujoco.MjData(self.model) for _ in env_ids]
+        self.offsets = compute_side_by_side_offsets(len(env_ids), spacing, azimuth)
+
+    def update(self) -> torch.Tensor:
+        """Pose every shown character from the engine; returns their displayed root positions (k, 3)."""
+        e, ids = self.engine, self.env_ids
+        root_pos = e.root_pos()[ids].detach().cpu().to(torch.float64) + self.offsets
+        qpos = compute_qpos(root_pos, e.root_rot()[ids].detach().cpu(), e.dof_pos()[ids].detach().cpu()).numpy()
+        for data, row in zip(self.datas, qpos):
+            data.qpos[:] = row
+            mujoco.mj_kinematics(self.model, data)
+            mujoco.mj_comPos(self.model, data)
+        return root_pos
+
+    def add_others(self, scene: mujoco.MjvScene, option: mujoco.MjvOption, perturb: mujoco.MjvPerturb) -> None:
+        """Append the moving geoms of every shown character but the first (whose data drew the scene)."""
+        for data in self.datas[1:]:
+            mujoco.mjv_addGeoms(self.model, data, option, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)
+
+
+def _styled_copy(model: mujoco.MjModel) -> mujoco.MjModel:
+    """A copy with display colours and a softer headlight; the engine's model is left untouched."""
+    model = copy.deepcopy(model)
+    is_world = model.geom_bodyid == 0
+    model.geom_rgba[~is_world] = CHARACTER_RGBA
+    model.geom_rgba[is_world] = FLOOR_RGBA
+    model.mat_rgba[:] = 1.0
+    model.vis.headlight.ambient[:] = 0.4
+    model.vis.headlight.diffuse[:] = 0.6
+    model.vis.headlight.specular[:] = 0.1
+    return model
+
+
+# ---- offscreen recording ----
+class VideoRecorder:
+    """Render envs of an engine with a camera that follows them, and stream the frames into an mp4.
+
+        recorder = VideoRecorder(engine)
+        recorder.start("episode.mp4")
+        for _ in range(steps):
+            ...step the env...
+            recorder.capture()
+        recorder.finish()
+        recorder.close()
+    """
+
+    def __init__(
+        self,
+        engine,
+        env_ids: list[int] | None = None,
+        width: int = 640,
+        height: int = 480,
+        fps: float | None = None,
+        distance: float = 4.0,
+        azimuth: float = 120.0,
+        elevation: float = -15.0,
+        lookat_height: float = 0.9,
+        spacing: float = 1.5,
+        grid: bool = True,
+    ):
+        """
+        Args:
+            engine: any engine with `mj_model`; its state is read, never written.
+            env_ids: envs shown side by side (default: env 0).
+            width, height: frame size in pixels; even numbers (the mp4's yuv420p needs them).
+            fps: video frame rate; default one frame per control step, 1 / engine.control_dt.
+            distance, azimuth, elevation: camera placement around its target (metres, degrees).
+            lookat_height: height of the camera target, which follows the shown roots over the ground.
+            spacing: metres between characters shown side by side.
+            grid: draw 1 m floor lines so that motion over the (plain) floor is visible.
+        """
+        if width <= 0 or height <= 0 or width % 2 or height % 2:
+            raise ValueError(f"width and height must be positive even numbers, got {width}x{height}")
+        self.width, self.height = width, height
+        self.fps = fps if fps is not None else 1.0 / engine.control_dt
+        self.grid = grid
+        self.lookat_height = lookat_height
+        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth)
+        model = self.characters.model
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, height)
+
+        self.camera = mujoco.MjvCamera()
+        self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        self.camera.distance, self.camera.azimuth, self.camera.elevation = distance, azimuth, elevation
+        self._option = mujoco.MjvOption()
+        self._perturb = mujoco.MjvPerturb()
+        max_geom = model.ngeom * len(self.characters.datas) + 200
+        self._scene = mujoco.MjvScene(model, maxgeom=max_geom)
+        self._rect = mujoco.MjrRect(0, 0, width, height)
+        self._gl = create_gl_context(width, height)
+        self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
+        self._rgb = np.empty((height, width, 3), dtype=np.uint8)
+        self._depth = np.empty((height, width), dtype=np.float32)
+        self._sky = _sky_gradient(height, width)
+        self._writer = None
+        self._path: Path | None = None
+        self.num_frames = 0
+        self.render_seconds = 0.0
+
+    # ---- frames ----
+    def render(self) -> np.ndarray:
+        """(height, width, 3) uint8 image of the engine's current state."""
+        start = time.perf_counter()
+        root_pos = self.characters.update()
+        self.camera.lookat[:] = compute_lookat(root_pos, self.lookat_height)
+        scene = self._scene
+        mujoco.mjv_updateScene(
+            self.characters.model, self.characters.datas[0], self._option, self._perturb, self.camera,
+            mujoco.mjtCatBit.mjCAT_ALL, scene,
+        )
+        self.characters.add_others(scene, self._option, self._perturb)
+        _add_sun(scene)
+        if self.grid:
+            _add_floor_grid(scene, self.camera.lookat)
+        self._gl.make_current()
+        mujoco.mjr_render(self._rect, scene, self._context)
+        mujoco.mjr_readPixels(self._rgb, self._depth, self._rect, self._context)
+        # OpenGL rows run bottom-up; pixels at the far plane are background, painted as sky.
+        rgb, background = self._rgb[::-1], self._depth[::-1] >= 1.0
+        image = np.where(background[..., None], self._sky, rgb)
+        self.render_seconds += time.perf_counter() - start
+        return image
+
+    # ---- mp4 ----
+    def start(self, path: str | os.PathLike) -> None:
+        """Open an mp4 for the frames captured until `finish()`."""
+        import imageio
+
+        if self._writer is not None:
+            raise RuntimeError(f"already recording into {self._path}; call finish() first")
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = imageio.get_writer(
+            self._path, fps=self.fps, codec="libx264", quality=7, macro_block_size=2, ffmpeg_log_level="error"
+        )
+        self.num_frames = 0
+
+    def capture(self) -> None:
+        """Render the engine's current state into the open mp4."""
+        if self._writer is None:
+            raise RuntimeError("capture() before start(path)")
+        self._writer.append_data(self.render())
+        self.num_frames += 1
+
+    def finish(self) -> Path:
+        """Close the mp4; returns its path."""
+        if self._writer is None:
+            raise RuntimeError("finish() before start(path)")
+        self._writer.close()
+        self._writer = None
+        log.info("wrote %s (%d frames, %.0f ms per frame rendered)", self._path, self.num_frames, self.ms_per_frame)
+        return self._path
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000.0 * self.render_seconds / max(self.num_frames, 1)
+
+    def close(self) -> None:
+        """Finish an open mp4 and free the GL resources (OSMesa complains at exit otherwise)."""
+        if self._writer is not None:
+            self.finish()
+        if self._gl is not None:
+            self._gl.make_current()
+            self._context.free()
+            self._gl.free()
+            self._gl = None
+
+    def __enter__(self) -> VideoRecorder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _sky_gradient(height: int, width: int) -> np.ndarray:
+    rows = np.linspace(SKY_TOP_RGB, SKY_HORIZON_RGB, height, dtype=np.float32)
+    return np.broadcast_to(rows[:, None, :], (height, width, 3)).astype(np.uint8)
+
+
+def _add_sun(scene: mujoco.MjvScene) -> None:
+    """A directional light from above (the character file has none), so the floor is not lit at a grazing angle."""
+    if scene.nlight >= len(scene.lights):
+        return
+    light = scene.lights[scene.nlight]
+    light.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+    light.dir[:] = (-0.3, 0.2, -1.0)
+    light.pos[:] = (0.0, 0.0, 10.0)
+    light.diffuse[:] = 0.5
+    light.ambient[:] = 0.0
+    light.specular[:] = 0.1
+    light.castshadow = 0
+    light.headlight = 0
+    scene.nlight += 1
+
+
+def _add_floor_grid(scene: mujoco.MjvScene, centre: np.ndarray, half_extent: int = 12, width_px: float = 1.5) -> None:
+    """1 m lines on the floor around the camera target, snapped to whole metres so they stay put in the world."""
+    cx, cy = np.round(centre[:2])
+    rgba = np.array(GRID_RGBA, dtype=np.float32)
+    identity = np.eye(3).ravel()
+    for k in np.arange(-half_extent, half_extent + 1, dtype=np.float64):
+        for start, end in (
+            ((cx + k, cy - half_extent, 1e-3), (cx + k, cy + half_extent, 1e-3)),
+            ((cx - half_extent, cy + k, 1e-3), (cx + half_extent, cy + k, 1e-3)),
+        ):
+            if scene.ngeom >= scene.maxgeom:
+                return
+            geom = scene.geoms[scene.ngeom]
+            mujoco.mjv_initGeom(geom, mujoco.mjtGeom.mjGEOM_LINE, np.zeros(3), np.zeros(3), identity, rgba)
+            mujoco.mjv_connector(geom, mujoco.mjtGeom.mjGEOM_LINE, width_px, np.array(start), np.array(end))
+            scene.ngeom += 1
+
+
+# ---- interactive viewer ----
+class LiveViewer:
+    """MuJoCo's passive viewer showing envs of an engine; `sync()` copies their current state in.
+
+    The camera tracks the first shown character's root; the user can still orbit and zoom.
+    """
+
+    def __init__(self, engine, env_ids: list[int] | None = None, spacing: float = 1.5):
+        import mujoco.viewer
+
+        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth=90.0)
+        self.characters.update()
+        self.handle = mujoco.viewer.launch_passive(
+            self.characters.model, self.characters.datas[0], show_left_ui=False, show_right_ui=False
+        )
+        self.handle.cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+        self.handle.cam.trackbodyid = 1
+        self.handle.cam.distance = 4.0
+
+    def is_running(self) -> bool:
+        return self.handle.is_running()
+
+    def sync(self) -> None:
+        with self.handle.lock():
+            self.characters.update()
+            scene = self.handle.user_scn
+            scene.ngeom = 0
+            self.characters.add_others(scene, self.handle.opt, mujoco.MjvPerturb())
+        self.handle.sync()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def launch_viewer(engine, env_ids: list[int] | None = None, spacing: float = 1.5) -> LiveViewer | None:
+    """Open the interactive viewer, or return None with a clear message when no window can be opened."""
+    if not has_display():
+        log.warning("visualize=true needs a display (DISPLAY/WAYLAND_DISPLAY unset): skipping the interactive viewer; "
+                    "record an mp4 headless with video=true instead")
+        return None
+    try:
+        return LiveViewer(engine, env_ids, spacing)
+    except Exception as err:  # no GLFW, no GL on the display, macOS without mjpython ...
+        log.warning("cannot open MuJoCo's viewer (%s: %s); skipping it", type(err).__name__, err)
+        return None

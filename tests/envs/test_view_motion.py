@@ -1,0 +1,147 @@
+"""Motion viewer and video recording: GL backend choice, pure playback/pose math, offscreen frames that show the
+character, mp4 files with the right number of frames, and `mode=play` end to end (headless)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio
+import numpy as np
+import pytest
+import torch
+
+from mimickit.anim.rotations import quat_from_axis_angle
+from mimickit.sim.mujoco_engine import MujocoEngine
+from mimickit.utils import video
+from mimickit.utils.video import VideoRecorder
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "humanoid.xml"
+SMALL = {"width": 160, "height": 120}
+# A pixel "differs" past this many levels on some channel (well above h264 noise).
+PIXEL_TOLERANCE = 40
+
+
+@pytest.fixture(scope="module")
+def engine() -> MujocoEngine:
+    torch.set_num_threads(1)
+    return MujocoEngine(str(HUMANOID_XML), num_envs=2, control_mode="none", nthread=1)
+
+
+def _pose(engine: MujocoEngine, root_pos: torch.Tensor, dof_scale: float = 0.0) -> None:
+    n = engine.num_envs
+    rot = quat_from_axis_angle(torch.tensor([[0.0, 0.0, 1.0]]).expand(n, 3), torch.full((n,), 0.3))
+    dof = dof_scale * torch.linspace(-1.0, 1.0, engine.num_dofs).expand(n, -1)
+    engine.set_state(torch.arange(n), root_pos, rot, dof)
+
+
+def _differing_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.abs(a.astype(int) - b.astype(int)).max(axis=-1) > PIXEL_TOLERANCE).mean())
+
+
+# ---- GL backend ----
+def test_gl_backend_respects_the_user_and_defaults_to_egl_headless():
+    assert video.select_gl_backend({"MUJOCO_GL": "OSMesa"}, "linux") == "osmesa"
+    assert video.select_gl_backend({}, "linux") == "egl"
+    assert video.select_gl_backend({"DISPLAY": ":0"}, "linux") == ""
+    assert video.select_gl_backend({}, "darwin") == ""
+    assert not video.has_display({"DISPLAY": ""}, "linux")
+
+
+def test_failing_egl_falls_back_to_osmesa_or_explains_both_failures(tmp_path):
+    """A bad EGL device makes EGL fail; OSMesa then renders, or (no libOSMesa) the error names both backends."""
+    script = (
+        "import logging; logging.basicConfig()\n"
+        "from mimickit.utils.video import create_gl_context\n"
+        "try:\n"
+        "    create_gl_context(64, 48).free(); print('RENDERED')\n"
+        "except RuntimeError as err:\n"
+        "    print('ERROR', err)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    env["MUJOCO_EGL_DEVICE_ID"] = "99"
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert "falling back to OSMesa" in text
+    assert "RENDERED" in out.stdout or ("EGL failed" in out.stdout and "OSMesa failed" in out.stdout), text
+
+
+# ---- pure functions ----
+def test_compute_qpos_writes_mujoco_wxyz_root_rotation():
+    rot = quat_from_axis_angle(torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([0.5]))
+    qpos = video.compute_qpos(torch.tensor([[1.0, 2.0, 3.0]]), rot, torch.arange(4.0).unsqueeze(0))
+    assert qpos.dtype == torch.float64 and qpos.shape == (1, 11)
+    torch.testing.assert_close(qpos[0, 3:7].float(), torch.tensor([np.cos(0.25), 0.0, 0.0, np.sin(0.25)], dtype=torch.float32))
+    torch.testing.assert_close(qpos[0, 7:].float(), torch.arange(4.0))
+
+
+def test_side_by_side_offsets_are_centred_and_across_the_view():
+    offsets = video.compute_side_by_side_offsets(3, spacing=2.0, azimuth_deg=90.0)
+    torch.testing.assert_close(offsets.sum(0), torch.zeros(3, dtype=torch.float64))
+    # azimuth 90 looks along +y, so characters line up along x, 2 m apart
+    torch.testing.assert_close(offsets[:, 0], torch.tensor([-2.0, 0.0, 2.0], dtype=torch.float64))
+    assert offsets[:, 1:].abs().max() < 1e-9
+
+
+def test_playback_times_wrap_or_restart():
+    from mimickit.envs.view_motion_env import compute_playback_times
+
+    times = compute_playback_times(
+        2.5, torch.tensor([0.0, 0.0, 1.0]), torch.tensor([2.0, 2.0, 2.0]), torch.tensor([True, False, False])
+    )
+    torch.testing.assert_close(times, torch.tensor([2.5, 0.5, 1.5]))
+
+
+# ---- offscreen rendering ----
+def test_frames_show_the_character(engine):
+    """The character covers a visible share of the frame: hiding it under the floor changes many pixels."""
+    with VideoRecorder(engine, **SMALL) as recorder:
+        _pose(engine, torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]), dof_scale=0.3)
+        with_character = recorder.render()
+        _pose(engine, torch.tensor([[0.0, 0.0, -5.0], [0.0, 0.0, -5.0]]))
+        empty = recorder.render()
+    assert with_character.shape == (120, 160, 3) and with_character.dtype == np.uint8
+    assert with_character.std() > 10.0
+    assert 0.01 < _differing_fraction(with_character, empty) < 0.5
+
+
+def test_second_env_is_drawn_beside_the_first(engine):
+    _pose(engine, torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+    with VideoRecorder(engine, env_ids=[0], **SMALL) as one, VideoRecorder(engine, env_ids=[0, 1], **SMALL) as two:
+        assert _differing_fraction(one.render(), two.render()) > 0.01
+
+
+def test_recorder_writes_an_mp4_with_one_frame_per_capture(engine, tmp_path):
+    path = tmp_path / "clip.mp4"
+    with VideoRecorder(engine, **SMALL) as recorder:
+        recorder.start(path)
+        for k in range(7):
+            _pose(engine, torch.tensor([[0.1 * k, 0.0, 1.0]] * 2), dof_scale=0.05 * k)
+            recorder.capture()
+        assert recorder.finish() == path
+    reader = imageio.get_reader(path)
+    assert reader.count_frames() == 7
+    assert reader.get_meta_data()["fps"] == pytest.approx(1.0 / engine.control_dt)
+    assert reader.get_meta_data()["size"] == (160, 120)
+    reader.close()
+
+
+def test_recorder_rejects_bad_input(engine):
+    with pytest.raises(ValueError, match="even"):
+        VideoRecorder(engine, width=161, height=120)
+    with pytest.raises(ValueError, match="env_ids"):
+        VideoRecorder(engine, env_ids=[2], **SMALL)
+    with pytest.raises(TypeError, match="mj_model"):
+        VideoRecorder(type("NoModel", (), {"num_envs": 1, "control_dt": 0.1})())
+    with VideoRecorder(engine, **SMALL) as recorder, pytest.raises(RuntimeError, match="start"):
+        recorder.capture()
+
+
+def test_viewer_is_skipped_without_a_display(engine, monkeypatch, caplog):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert video.launch_viewer(engine) is None
+    assert "needs a display" in caplog.text
