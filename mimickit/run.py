@@ -16,6 +16,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mimickit.config import Mode, register_configs, validate_target
+from mimickit.utils.checkpoint import load_checkpoint
+from mimickit.utils.preemption import PreemptionGuard, finished_training_metrics
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -40,6 +42,11 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
     """Build every object from `cfg` and run `cfg.mode`; returns the run's final metrics."""
     from mimickit.utils.seeding import seed_everything
 
+    if cfg.mode == Mode.train:
+        finished = finished_training_metrics(os.path.join(out_dir, "metrics.json"), cfg.max_iters)
+        if finished is not None:  # a requeued job that had already finished
+            log.info("training already finished in %s (iteration %d); nothing to do", out_dir, finished["iteration"])
+            return finished
     validate(cfg)
     torch.set_num_threads(cfg.torch_threads)
     seed_everything(cfg.seed)
@@ -53,7 +60,7 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
     agent = instantiate(cfg.algo, env=env, logger=logger, out_dir=out_dir, device=cfg.device)
     try:
         if cfg.mode == Mode.train:
-            return agent.train(max_iters=cfg.max_iters, resume=cfg.resume)
+            return train(agent, cfg)
         if cfg.model_file is None:
             raise ValueError("mode=test needs model_file=<path to a checkpoint>")
         agent.load(cfg.model_file)
@@ -64,11 +71,26 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
         logger.close()
 
 
+def train(agent, cfg: DictConfig) -> dict:
+    """Train; resume from the run directory's checkpoint when there is one (a requeued SLURM job reruns in its
+    own directory), and let a preemption signal wait for a checkpoint (see mimickit.utils.preemption)."""
+    has_checkpoint = os.path.isfile(agent.checkpoint_path)
+    if has_checkpoint:
+        iteration = load_checkpoint(agent.checkpoint_path)["iteration"]
+        log.info("resuming from %s at iteration %d", agent.checkpoint_path, iteration)
+    with PreemptionGuard():
+        return agent.train(max_iters=cfg.max_iters, resume=cfg.resume or has_checkpoint)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     out_dir = HydraConfig.get().runtime.output_dir
     OmegaConf.save(cfg, os.path.join(out_dir, "config.yaml"), resolve=True)
-    metrics = run(cfg, out_dir)
+    try:
+        metrics = run(cfg, out_dir)
+    except Exception:  # Hydra's sweep launchers keep the exception but log it nowhere in the job's own files
+        log.exception("run failed")
+        raise
     return metrics.get("return") if metrics else None
 
 

@@ -11,10 +11,15 @@ since its last periodic checkpoint is lost. `PreemptionGuard` wraps those handle
   training goes on: SLURM kills and requeues the job itself; exiting normally would report the run as finished.
 
 The guard only wraps handlers that someone (submitit) installed: in a plain run the signals keep their defaults.
+
+A requeued job runs again in the same output directory, so the composition root resumes from the checkpoint it
+finds there, and `finished_training_metrics` makes a rerun of a training that had already finished a no-op.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 import types
 from collections.abc import Callable
@@ -26,6 +31,18 @@ SaveFn = Callable[[], None]
 Handler = Callable[[int, Optional[types.FrameType]], object]
 
 _active: Optional["PreemptionGuard"] = None
+
+
+def finished_training_metrics(metrics_path: str, max_iters: int) -> Optional[dict]:
+    """The metrics of a training that already reached `max_iters` (SLURM may rerun a job that had finished
+    just before its requeue), or None when there is none or it stopped earlier."""
+    if not os.path.isfile(metrics_path):
+        return None
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    if not isinstance(metrics, dict) or metrics.get("iteration", -1) < max_iters:
+        return None
+    return metrics
 
 
 def checkpoint_if_preempted(save: SaveFn) -> None:

@@ -98,3 +98,12 @@ def test_bad_arguments():
     with PreemptionGuard():
         with pytest.raises(RuntimeError, match="already active"):
             PreemptionGuard().__enter__()
+
+
+def test_finished_training_metrics(tmp_path):
+    path = tmp_path / "metrics.json"
+    assert preemption.finished_training_metrics(str(path), max_iters=10) is None
+    path.write_text('{"iteration": 6, "return": 1.0}')
+    assert preemption.finished_training_metrics(str(path), max_iters=10) is None, "stopped early: train on"
+    path.write_text('{"iteration": 10, "return": 1.0}')
+    assert preemption.finished_training_metrics(str(path), max_iters=10) == {"iteration": 10, "return": 1.0}
