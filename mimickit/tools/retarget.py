@@ -8,8 +8,8 @@ arms of the humanoid get Qx(±90°)). A local rotation then maps as
     q_target[b] = O[parent(b)]^-1 ⊗ q_source[b] ⊗ O[b]
 
 For one-hinge bodies the angle is the twist of q_target about the hinge axis; for spherical bodies the exp map
-(`KinematicCharacter.joint_rot_to_frame_dofs`).
-All inputs are in the target's world frame (Z up) and quaternions are xyzw.
+(`KinematicCharacter.joint_rot_to_frame_dofs`). All inputs are in the target's world frame (Z up), quaternions
+are xyzw, and the target's MJCF body frames are assumed unrotated (no body `quat`), as in the humanoid.
 """
 from __future__ import annotations
 
