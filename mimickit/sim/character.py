@@ -29,6 +29,7 @@ class Character:
     """A compiled simulation model and what the engine reads from it. Arrays are per DoF unless noted."""
 
     model: mujoco.MjModel
+    spec: mujoco.MjSpec  # the edited spec `model` was compiled from (e.g. to attach copies or add scenery)
     control_mode: ControlMode
     dof_names: list[str]  # hinge joints in MJCF depth-first order
     body_names: list[str]  # MJCF order, root first, world excluded
@@ -127,6 +128,7 @@ def build_character(
     actuator_dof_ids = np.array([gains[model.joint(j).name] for j in model.actuator_trnid[:, 0]], dtype=np.int64)
     return Character(
         model=model,
+        spec=spec,
         control_mode=control_mode,
         dof_names=dof_names,
         body_names=[model.body(b).name for b in range(1, model.nbody)],

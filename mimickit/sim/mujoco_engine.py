@@ -1,8 +1,8 @@
 """CPU engine: `num_envs` separate worlds of one MjModel, stepped in parallel by `mujoco.batch.Batch`.
 
-Batch keeps one state row per world and runs them on a thread pool (bit-identical to a loop over MjData). It beat
-N characters in one MjData (see `scripts/bench_sim.py --compare-layouts`), and keeps worlds independent, so resets
-and divergence stay per env.
+Batch keeps one state row per world and runs them on a thread pool (bit-identical to a loop over MjData). The
+alternative, N characters attached into one MjData, ran no faster on one thread and at half Batch's rate on two (it
+cannot use threads; `scripts/bench_sim.py --compare-layouts`), and Batch keeps resets and divergence per world.
 """
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate,
 from mimickit.sim.character import Character, build_character, resolve_asset_path
 from mimickit.sim.engine import ControlMode, Engine
 
-_DIVERGENCE_WARNINGS = np.array(
-    [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL, mujoco.mjtWarning.mjWARN_BADQACC)]
-)
+_DIVERGENCE_WARNINGS = np.array([int(getattr(mujoco.mjtWarning, f"mjWARN_BAD{x}")) for x in ("QPOS", "QVEL", "QACC")])
 _WARNING_COUNT = 1  # column of MjData.warning holding the number of occurrences
 
 
@@ -97,17 +95,17 @@ class MujocoEngine(Engine):
 
         self._batch = mujoco.batch.Batch(self.mj_model, nsim=num_envs, nthread=nthread)
         self._qpos, self._qvel, self._ctrl = (self._batch.bind(n) for n in ("qpos", "qvel", "ctrl"))
-        self._derived = {n: self._batch.bind(n) for n in ("xpos", "xquat", "cvel", "subtree_com", "cfrc_ext")}
+        read_fields = ("qpos", "qvel", "xpos", "xquat", "cvel", "subtree_com", "cfrc_ext")
+        self._fields = {name: self._batch.bind(name) for name in read_fields}
         self._ctrl_view = torch.from_numpy(self._ctrl)  # aliases the batch's control rows
         self._actuator_dof_ids = torch.as_tensor(self.character.actuator_dof_ids, device=self.device)
-        self._body_root_ids = self.mj_model.body_rootid[1:]
+        self._body_root_ids = torch.as_tensor(self.mj_model.body_rootid[1:], device=self.device)
         self._unstable_ids: list[np.ndarray] = []
         self._cache: dict[str, torch.Tensor] = {}
 
         self._dof_limits = (self._to_device(self.character.dof_low), self._to_device(self.character.dof_high))
         self._torque_limits = self._to_device(self.character.torque_limit)
-        all_ids = np.arange(num_envs)
-        self._write_default_state(all_ids)
+        self._write_default_state(np.arange(num_envs))
 
     # ---- timing and limits ----
     @property
@@ -126,50 +124,46 @@ class MujocoEngine(Engine):
     def torque_limits(self) -> torch.Tensor:
         return self._torque_limits
 
-    # ---- state getters (computed once per step/set_state, on first use) ----
+    # ---- state getters: each MuJoCo array is converted once per step/set_state, on first use ----
     def root_pos(self) -> torch.Tensor:
-        return self._cached("root_pos", lambda: self._to_device(self._qpos[:, 0:3]))
+        return self._field("qpos")[:, 0:3]
 
     def root_rot(self) -> torch.Tensor:
-        return self._cached("root_rot", lambda: quat_from_wxyz(self._to_device(self._qpos[:, 3:7])))
+        return self._cached("root_rot", lambda: quat_from_wxyz(self._field("qpos")[:, 3:7]))
 
     def root_lin_vel(self) -> torch.Tensor:
-        return self._cached("root_lin_vel", lambda: self._to_device(self._qvel[:, 0:3]))
+        return self._field("qvel")[:, 0:3]
 
     def root_ang_vel(self) -> torch.Tensor:
-        def compute() -> torch.Tensor:
-            qpos, qvel = torch.from_numpy(self._qpos), torch.from_numpy(self._qvel)
-            world = compute_root_ang_vel_world(quat_from_wxyz(qpos[:, 3:7]), qvel[:, 3:6])
-            return world.to(self.device, torch.float32)
-
-        return self._cached("root_ang_vel", compute)
+        return self._cached(
+            "root_ang_vel", lambda: compute_root_ang_vel_world(self.root_rot(), self._field("qvel")[:, 3:6])
+        )
 
     def dof_pos(self) -> torch.Tensor:
-        return self._cached("dof_pos", lambda: self._to_device(self._qpos[:, 7:]))
+        return self._field("qpos")[:, 7:]
 
     def dof_vel(self) -> torch.Tensor:
-        return self._cached("dof_vel", lambda: self._to_device(self._qvel[:, 6:]))
+        return self._field("qvel")[:, 6:]
 
     def body_pos(self) -> torch.Tensor:
-        return self._cached("body_pos", lambda: self._to_device(self._derived["xpos"][:, 1:]))
+        return self._field("xpos")[:, 1:]
 
     def body_rot(self) -> torch.Tensor:
-        return self._cached("body_rot", lambda: quat_from_wxyz(self._to_device(self._derived["xquat"][:, 1:])))
+        return self._cached("body_rot", lambda: quat_from_wxyz(self._field("xquat")[:, 1:]))
 
     def body_lin_vel(self) -> torch.Tensor:
         def compute() -> torch.Tensor:
-            cvel, xpos = _copy64(self._derived["cvel"][:, 1:]), _copy64(self._derived["xpos"][:, 1:])
-            root_com = _copy64(self._derived["subtree_com"][:, self._body_root_ids])
-            return compute_body_lin_vel(cvel, xpos, root_com).to(self.device, torch.float32)
+            root_com = self._field("subtree_com")[:, self._body_root_ids]
+            return compute_body_lin_vel(self._field("cvel")[:, 1:], self.body_pos(), root_com)
 
         return self._cached("body_lin_vel", compute)
 
     def body_ang_vel(self) -> torch.Tensor:
-        return self._cached("body_ang_vel", lambda: self._to_device(self._derived["cvel"][:, 1:, 0:3]))
+        return self._field("cvel")[:, 1:, 0:3]
 
     def contact_forces(self) -> torch.Tensor:
         """Force part of `cfrc_ext`, computed in the last physics substep (1 / sim_freq before the state)."""
-        return self._cached("contact_forces", lambda: self._to_device(self._derived["cfrc_ext"][:, 1:, 3:6]))
+        return self._field("cfrc_ext")[:, 1:, 3:6]
 
     # ---- writes ----
     def set_state(
@@ -248,6 +242,10 @@ class MujocoEngine(Engine):
         self._batch.forward(ids)
         self._cache.clear()
 
+    def _field(self, name: str) -> torch.Tensor:
+        """A batch array as a float32 tensor on `device`: a copy, as MuJoCo's arrays are float64 and reused."""
+        return self._cached(name, lambda: self._to_device(self._fields[name]))
+
     def _cached(self, name: str, compute) -> torch.Tensor:
         value = self._cache.get(name)
         if value is None:
@@ -260,16 +258,12 @@ class MujocoEngine(Engine):
     def _env_ids_to_numpy(self, env_ids: torch.Tensor) -> np.ndarray:
         env_ids = torch.as_tensor(env_ids)
         if env_ids.dim() != 1 or env_ids.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"env_ids: expected a 1-D integer tensor, got {env_ids.dtype} of shape {tuple(env_ids.shape)}")
+            shape = tuple(env_ids.shape)
+            raise ValueError(f"env_ids: expected a 1-D integer tensor, got {env_ids.dtype} of shape {shape}")
         ids = env_ids.cpu().numpy().astype(np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
             raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min()}..{ids.max()}")
         return ids
-
-
-def _copy64(array: np.ndarray) -> torch.Tensor:
-    """float64 tensor copy of a (possibly read-only) batch array."""
-    return torch.from_numpy(np.array(array, dtype=np.float64))
 
 
 def _to_numpy_ready(value: torch.Tensor) -> torch.Tensor:

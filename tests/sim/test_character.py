@@ -72,7 +72,8 @@ def test_self_collision_off_keeps_floor_contacts(humanoid_xml):
         m.geom_contype[None, body] & m.geom_conaffinity[body, None]
     )
     assert not pairs_collide.any()
-    assert np.all((m.geom_contype[body] & m.geom_conaffinity[floor]) | (m.geom_contype[floor] & m.geom_conaffinity[body]))
+    with_floor = (m.geom_contype[body] & m.geom_conaffinity[floor]) | (m.geom_contype[floor] & m.geom_conaffinity[body])
+    assert np.all(with_floor)
     m_on = build_character(humanoid_xml, self_collision=True).model
     assert m_on.geom_contype[body[0]] & m_on.geom_conaffinity[body[1]]
 
