@@ -10,7 +10,8 @@ since its last periodic checkpoint is lost. `PreemptionGuard` wraps those handle
 - SIGTERM (SLURM's preemption without a user signal, `scontrol requeue`) asks for a save at the next boundary and
   training goes on: SLURM kills and requeues the job itself; exiting normally would report the run as finished.
 
-The guard only wraps handlers that someone (submitit) installed: in a plain run the signals keep their defaults.
+The guard only wraps handlers that someone (submitit) installed, and only in the main thread (where Python runs
+signal handlers): in a plain run the signals keep their defaults.
 
 A requeued job runs again in the same output directory, so the composition root resumes from the checkpoint it
 finds there, and `finished_training_metrics` makes a rerun of a training that had already finished a no-op.
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import types
 from collections.abc import Callable
 from typing import Optional
@@ -75,7 +77,10 @@ class PreemptionGuard:
         global _active
         if _active is not None:
             raise RuntimeError("a PreemptionGuard is already active")
-        for signum, handler in ((self.requeue_signal, self._on_requeue_signal), (signal.SIGTERM, self._on_sigterm)):
+        wrapped = ((self.requeue_signal, self._on_requeue_signal), (signal.SIGTERM, self._on_sigterm))
+        if threading.current_thread() is not threading.main_thread():
+            wrapped = ()  # signal.signal works only in the main thread
+        for signum, handler in wrapped:
             current = signal.getsignal(signum)
             if callable(current):  # only wrap a handler someone installed (submitit); leave defaults alone
                 self._previous[signum] = current

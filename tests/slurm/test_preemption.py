@@ -107,3 +107,15 @@ def test_finished_training_metrics(tmp_path):
     assert preemption.finished_training_metrics(str(path), max_iters=10) is None, "stopped early: train on"
     path.write_text('{"iteration": 10, "return": 1.0}')
     assert preemption.finished_training_metrics(str(path), max_iters=10) == {"iteration": 10, "return": 1.0}
+
+
+def test_outside_the_main_thread_nothing_is_wrapped(submitit_handlers):
+    import threading
+
+    guards = []
+    worker = threading.Thread(target=lambda: guards.append(PreemptionGuard().__enter__()))
+    worker.start()
+    worker.join()
+    assert not guards[0].active
+    guards[0].__exit__(None, None, None)
+    assert signal.getsignal(signal.SIGUSR2) == submitit_handlers.requeue_and_exit
