@@ -1,0 +1,121 @@
+"""txt log written and parsable, TensorBoard events readable, W&B offline run created, console bar quiet off-TTY."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from mimickit.config import register_configs
+from mimickit.loggers import RunLogger, TxtLogger, read_txt_log
+from mimickit.loggers.progress import ConsoleProgress
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = [
+    {"iteration": 1, "samples": 100, "train/return": 1.5, "loss/actor": -0.25},
+    {"iteration": 2, "samples": 200, "train/return": 2.5, "loss/actor": float("nan")},
+    {"iteration": 3, "samples": 300, "train/return": 3.5},
+]
+
+
+def _write(logger):
+    for row in ROWS:
+        logger.log(row, step=row["samples"])
+    logger.close()
+
+
+def test_txt_log_columns_parse_back(tmp_path):
+    _write(TxtLogger(str(tmp_path)))
+    log = read_txt_log(str(tmp_path / "log.txt"))
+    assert list(log) == ["iteration", "samples", "train/return", "loss/actor"]
+    assert log["train/return"].tolist() == [1.5, 2.5, 3.5]
+    assert log["loss/actor"][0] == -0.25 and all(math.isnan(v) for v in log["loss/actor"][1:])
+    header = (tmp_path / "log.txt").read_text().splitlines()[0]
+    assert header.split() == list(log)
+
+
+def test_txt_log_rejects_new_columns_and_bad_keys(tmp_path):
+    logger = TxtLogger(str(tmp_path))
+    logger.log({"a": 1.0}, step=0)
+    with pytest.raises(ValueError, match=r"\['b'\] were not in the first record"):
+        logger.log({"a": 1.0, "b": 2.0}, step=1)
+    with pytest.raises(ValueError, match="whitespace"):
+        logger.log({"a b": 1.0}, step=2)
+
+
+def test_resumed_txt_log_keeps_only_earlier_rows(tmp_path):
+    _write(TxtLogger(str(tmp_path)))
+    resumed = TxtLogger(str(tmp_path))
+    resumed.log({**ROWS[0], "iteration": 3, "samples": 300, "train/return": 9.0}, step=300)
+    resumed.close()
+    log = read_txt_log(str(tmp_path / "log.txt"))
+    assert log["samples"].tolist() == [100, 200, 300] and log["train/return"].tolist() == [1.5, 2.5, 9.0]
+
+
+def test_tensorboard_event_files_are_readable(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _write(RunLogger(str(tmp_path), tb={"flush_secs": 1}, progress=False))
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert {"train/return", "loss/actor", "iteration"} <= set(events.Tags()["scalars"])
+    scalars = events.Scalars("train/return")
+    assert [s.step for s in scalars] == [100, 200, 300] and [s.value for s in scalars] == [1.5, 2.5, 3.5]
+    assert (tmp_path / "log.txt").is_file()  # the text log is always written
+
+
+def test_wandb_offline_run_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    logger = RunLogger(str(tmp_path), wandb={"mode": "offline", "project": "mimickit-test"}, progress=False)
+    run_dir = Path(logger.loggers[1].run_dir).parent
+    _write(logger)
+    assert run_dir.is_dir() and run_dir.name.startswith("offline-run-")
+    assert list(run_dir.glob("*.wandb")), sorted(p.name for p in run_dir.iterdir())
+    assert (tmp_path / "log.txt").is_file()
+    with pytest.raises(ValueError, match="unknown wandb mode"):
+        RunLogger(str(tmp_path), wandb={"mode": "sometimes"}, progress=False)
+
+
+def test_logger_configs_instantiate(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    register_configs()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        kinds = {}
+        for name in ["txt", "tb", "wandb"]:
+            cfg = compose(config_name="config", overrides=["~motion", f"logger={name}", "logger.wandb.mode=offline"]
+                          if name == "wandb" else ["~motion", f"logger={name}"])
+            logger = instantiate(cfg.logger, out_dir=str(tmp_path / name))
+            kinds[name] = [type(lg).__name__ for lg in logger.loggers]
+            logger.close()
+    assert kinds["txt"] == ["TxtLogger", "ConsoleProgress"]
+    assert kinds["tb"] == ["TxtLogger", "TensorBoardLogger", "ConsoleProgress"]
+    assert kinds["wandb"] == ["TxtLogger", "WandbLogger", "ConsoleProgress"]
+
+
+def test_console_progress_shows_iteration_stats_only_on_a_tty(capsys):
+    quiet = ConsoleProgress(enabled=None)  # pytest captures stdout: not a TTY
+    quiet.progress({"iteration": 1, "train/return": 3.0}, step=1)
+    quiet.close()
+    assert capsys.readouterr().out == ""
+    shown = ConsoleProgress(enabled=True)
+    shown.progress({"iteration": 2, "max_iters": 10, "samples_per_s": 1234.0, "train/return": 3.25,
+                    "train/episode_length": 17.0}, step=2)
+    shown.close()
+    out = capsys.readouterr().out
+    assert "2/10" in out and "sps=1234" in out and "return=3.25" in out and "ep_len=17.0" in out
+
+
+def test_plot_script_writes_png(tmp_path):
+    _write(TxtLogger(str(tmp_path)))
+    out = tmp_path / "plot.png"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_log.py"), str(tmp_path / "log.txt"),
+                    "-x", "samples", "-y", "train/return", "loss/actor", "-o", str(out)], check=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_log.py"), str(tmp_path / "log.txt"),
+                          "-y", "nope", "-o", str(out)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "no columns ['nope']" in bad.stderr
