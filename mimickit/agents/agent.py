@@ -34,6 +34,7 @@ from mimickit.utils.checkpoint import (
     save_checkpoint,
     save_json,
 )
+from mimickit.utils.preemption import checkpoint_if_preempted
 
 CHECKPOINT_NAME = "model.pt"
 METRICS_NAME = "metrics.json"
@@ -178,6 +179,8 @@ class Agent(abc.ABC):
                 row.update(_prefixed("test/", self._run_test_episodes(self.test_episodes)))
                 self._output(row)
                 self._start_segment()
+            if self.is_main_process:  # SLURM preemption: checkpoint now if a requeue signal is pending
+                checkpoint_if_preempted(lambda: self.save(self.checkpoint_path))
         metrics = {**row, "return": row.get("test/return", row.get("train/return", math.nan))}
         self._write_metrics(metrics)
         return metrics
@@ -230,8 +233,8 @@ class Agent(abc.ABC):
     def actor_regularization(self, dist: DiagGaussian) -> dict[str, torch.Tensor]:
         """Action-bound penalty and entropy bonus, weighted; "loss" is their sum."""
         terms: dict[str, torch.Tensor] = {"loss": torch.zeros((), device=self.device)}
-        if self.action_bound_weight != 0.0 and self._bounded_dims.any():
-            bound_loss = compute_action_bound_loss(dist.mean[:, self._bounded_dims])
+        if self.action_bound_weight != 0.0 and self._bounded_dims.numel() > 0:
+            bound_loss = compute_action_bound_loss(dist.mean.index_select(-1, self._bounded_dims))
             terms["loss"] = terms["loss"] + self.action_bound_weight * bound_loss
             terms["action_bound_loss"] = bound_loss.detach()
         if self.entropy_weight != 0.0:
@@ -397,7 +400,8 @@ class Agent(abc.ABC):
 
 
 def _action_mapping(env: BaseEnv, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Offset and scale mapping policy actions in [-1, 1] onto the env's bounds; unbounded dims pass through."""
+    """Offset and scale mapping policy actions in [-1, 1] onto the env's bounds, and the indices of the bounded
+    dims (the others pass through unscaled and unpenalised)."""
     low, high = (b.to(device=device, dtype=torch.float32) for b in env.action_bounds)
     if low.shape != (env.action_dim,) or high.shape != (env.action_dim,):
         raise ValueError(f"env.action_bounds must be two ({env.action_dim},) tensors, got {low.shape}, {high.shape}")
@@ -406,7 +410,7 @@ def _action_mapping(env: BaseEnv, device: torch.device) -> tuple[torch.Tensor, t
         raise ValueError(f"env.action_bounds need low < high, got low {low.tolist()}, high {high.tolist()}")
     offset = torch.where(bounded, 0.5 * (high + low), torch.zeros_like(low))
     scale = torch.where(bounded, 0.5 * (high - low), torch.ones_like(low))
-    return offset, scale, bounded
+    return offset, scale, bounded.nonzero().flatten()
 
 
 def _plain(cfg: Any) -> Any:

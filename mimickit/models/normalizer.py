@@ -55,6 +55,9 @@ class RunningNormalizer(nn.Module):
         self.register_buffer("pending_count", torch.zeros((), dtype=torch.float64))
         self.register_buffer("pending_sum", torch.zeros(shape, dtype=torch.float64))
         self.register_buffer("pending_sq_sum", torch.zeros(shape, dtype=torch.float64))
+        # float32 copies used by normalize(), refreshed whenever the statistics change
+        self.register_buffer("_mean32", torch.zeros(shape), persistent=False)
+        self.register_buffer("_std32", torch.ones(shape), persistent=False)
         self._frozen = False
 
     @property
@@ -93,24 +96,26 @@ class RunningNormalizer(nn.Module):
         self.count.copy_(new_count)
         self.mean.copy_(torch.where(has_samples, new_mean, self.mean))
         self.var.copy_(torch.where(has_samples, new_var, self.var))
-        self._refresh_frozen()
+        self._refresh()
 
     @property
     def std(self) -> torch.Tensor:
-        return torch.clamp_min(self.var.sqrt(), self.min_std).float()
+        return self._std32
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        norm = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        norm = (x - self._mean32) / self._std32
         if self.clip is not None:
             norm = torch.clamp(norm, -self.clip, self.clip)
         return norm
 
     def unnormalize(self, norm: torch.Tensor) -> torch.Tensor:
-        return norm * self.std.to(norm.dtype) + self.mean.to(norm.dtype)
+        return norm * self._std32 + self._mean32
 
-    def _refresh_frozen(self) -> None:
+    def _refresh(self) -> None:
+        self._mean32.copy_(self.mean)
+        self._std32.copy_(torch.clamp_min(self.var.sqrt(), self.min_std))
         self._frozen = self.max_samples is not None and float(self.count) >= self.max_samples
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        self._refresh_frozen()
+        self._refresh()
