@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from mimickit.anim.rotations import quat_from_axis_angle
+from mimickit.anim.motion import LoopMode, Motion, load_motion
+from mimickit.anim.rotations import exp_map_to_quat, quat_from_axis_angle
+from mimickit.envs.view_motion_env import compute_playback_times
 from mimickit.sim.mujoco_engine import MujocoEngine
 from mimickit.utils import video
 from mimickit.utils.video import VideoRecorder
@@ -86,8 +88,6 @@ def test_side_by_side_offsets_are_centred_and_across_the_view():
 
 
 def test_playback_times_wrap_or_restart():
-    from mimickit.envs.view_motion_env import compute_playback_times
-
     times = compute_playback_times(
         2.5, torch.tensor([0.0, 0.0, 1.0]), torch.tensor([2.0, 2.0, 2.0]), torch.tensor([True, False, False])
     )
@@ -145,3 +145,86 @@ def test_viewer_is_skipped_without_a_display(engine, monkeypatch, caplog):
     monkeypatch.setattr(sys, "platform", "linux")
     assert video.launch_viewer(engine) is None
     assert "needs a display" in caplog.text
+
+
+# ---- env=view_motion end to end ----
+PROCEDURAL_CLIP = REPO_ROOT / "data" / "motions" / "procedural" / "humanoid_procedural.pkl"
+
+
+def _build_view_motion_env(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from mimickit.config import register_configs, validate_target
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["env=view_motion", "motion=procedural_walk", "sim.nthread=1", *overrides])
+    assert cfg.mode == "play" and cfg.sim.control_mode == "none"
+    for group in ("sim", "motion", "env"):
+        validate_target(cfg[group], group)
+    engine = instantiate(cfg.sim)
+    return instantiate(cfg.env, engine=engine, motion_lib=instantiate(cfg.motion, device=engine.device))
+
+
+def _travelling_clip(path: Path) -> Motion:
+    """The procedural clip made to travel and turn (and CLAMP, so playback restarts), so the root moves."""
+    frames = load_motion(PROCEDURAL_CLIP).frames.copy()
+    fps = 30.0
+    t = np.arange(len(frames)) / fps
+    frames[:, 0] = 0.8 * t
+    frames[:, 1] = 0.3 * np.sin(2.0 * t)
+    frames[:, 3:6] = np.stack([np.zeros_like(t), np.zeros_like(t), 0.5 * t], axis=-1)
+    clip = Motion(fps=fps, loop_mode=LoopMode.CLAMP, frames=frames)
+    clip.save(path)
+    return clip
+
+
+def test_played_roots_follow_the_clip(tmp_path):
+    """Env i plays the clip from i * time_offset; its root matches the clip's frames, and restarts at the end."""
+    clip = _travelling_clip(tmp_path / "travel.pkl")
+    env = _build_view_motion_env(["num_envs=2", "env.time_offset=0.5", f"motion.motion_file={tmp_path / 'travel.pkl'}"])
+    assert env.dt * clip.fps == pytest.approx(1.0)  # one clip frame per step: compare at exact frames
+    env.reset()
+    offsets = np.array([0, round(0.5 * clip.fps)])
+    last = clip.num_frames - 1
+    for k in range(round(1.5 * clip.num_frames)):
+        frame_ids = (k + offsets) % last  # a CLAMP clip restarts at its end ...
+        at_end = np.where((frame_ids == 0) & (k + offsets > 0), last, frame_ids)  # ... where its last frame also fits
+        errors = []
+        for ids in (frame_ids, at_end):
+            expected = torch.as_tensor(clip.frames[ids])
+            pos_err = (env.engine.root_pos() - expected[:, 0:3]).abs().amax(-1)
+            rot_err = 1.0 - (env.engine.root_rot() * exp_map_to_quat(expected[:, 3:6])).sum(-1).abs()
+            errors.append(torch.maximum(pos_err, rot_err))
+        error = torch.minimum(*errors)
+        assert torch.all(error < 1e-4), f"step {k}: roots differ from clip frames {frame_ids} by {error}"
+        env.step()
+
+
+def test_play_mode_writes_a_video_of_the_clip(tmp_path):
+    """`python -m mimickit.run env=view_motion ... video=true` writes an mp4 with one frame per step that shows
+    the character (it differs from the same view with the character hidden under the floor)."""
+    steps, size = 30, {"width": 160, "height": 120}
+    cmd = [
+        sys.executable, "-m", "mimickit.run", "env=view_motion", "motion=procedural_walk", "video=true",
+        f"video_steps={steps}", f"hydra.run.dir={tmp_path}", "sim.nthread=1",
+        f"env.recorder.width={size['width']}", f"env.recorder.height={size['height']}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    reader = imageio.get_reader(tmp_path / "motion.mp4")
+    frames = [frame for frame in reader]
+    reader.close()
+    assert len(frames) == steps
+    assert frames[0].shape == (size["height"], size["width"], 3)
+    assert all(frame.std() > 10.0 for frame in frames)
+    assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).max() > PIXEL_TOLERANCE  # the character moves
+
+    root = torch.as_tensor(load_motion(PROCEDURAL_CLIP).frames[:1, 0:3]).repeat(2, 1)
+    hidden = MujocoEngine(str(HUMANOID_XML), num_envs=2, control_mode="none", nthread=1)
+    _pose(hidden, root + torch.tensor([0.0, 0.0, -5.0]))
+    with VideoRecorder(hidden, **size) as recorder:
+        empty = recorder.render()
+    assert _differing_fraction(frames[0], empty) > 0.01
