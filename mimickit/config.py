@@ -55,7 +55,7 @@ def register_configs() -> None:
 
 
 # Constructor parameters filled in by the composition root rather than by YAML.
-RUNTIME_ARGS = {"engine", "env", "motion_lib", "logger", "out_dir", "character"}
+RUNTIME_ARGS = {"engine", "env", "motion_lib", "logger", "out_dir"}
 
 _SCALARS = (int, float, bool, str)
 

@@ -10,7 +10,6 @@ Three representations of a pose meet here:
 from __future__ import annotations
 
 import enum
-import os
 from dataclasses import dataclass
 
 import mujoco
@@ -19,6 +18,7 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.anim.motion import ROOT_DIM
+from mimickit.utils.paths import resolve_path
 
 _AXES = np.eye(3)
 _TOL = 1e-9
@@ -47,8 +47,7 @@ class KinematicCharacter:
 
     def __init__(self, mjcf_file: str, device: str | torch.device = "cpu"):
         """mjcf_file: the character's MJCF (one free-floating body tree); device: torch device of all tensors."""
-        if not os.path.isfile(mjcf_file):
-            raise FileNotFoundError(f"character MJCF not found: {mjcf_file}")
+        mjcf_file = str(resolve_path(mjcf_file, "character MJCF"))
         model = mujoco.MjModel.from_xml_path(str(mjcf_file))
         self.mjcf_file = str(mjcf_file)
         self.device = torch.device(device)

@@ -18,6 +18,7 @@ import yaml
 from mimickit.anim import rotations as rot
 from mimickit.anim.kinematics import KinematicCharacter
 from mimickit.anim.motion import ROOT_DIM, LoopMode, Motion, load_motion
+from mimickit.utils.paths import resolve_path
 
 _DATASET_SUFFIXES = (".yaml", ".yml")
 _ENTRY_KEYS = {"file", "weight"}
@@ -322,9 +323,7 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
 
 def load_motion_entries(motion_file: str) -> list[MotionEntry]:
     """The clips named by `motion_file`: itself if it is a clip, else the list of a dataset YAML."""
-    path = Path(motion_file)
-    if not path.is_file():
-        raise FileNotFoundError(f"motion file not found: {path}")
+    path = resolve_path(motion_file, "motion file")
     if path.suffix not in _DATASET_SUFFIXES:
         return [MotionEntry(str(path), 1.0)]
     data = yaml.safe_load(path.read_text())

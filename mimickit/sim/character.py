@@ -16,8 +16,8 @@ import mujoco
 import numpy as np
 
 from mimickit.sim.engine import ControlMode
+from mimickit.utils.paths import resolve_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FLOOR_GEOM = "floor"
 CONTACT_SENSOR_SITE = "mimickit_cfrc_site"
 # Keeps the character's lowest point this far above the floor in the default (T-pose) state.
@@ -47,14 +47,7 @@ class Character:
 
 
 def resolve_asset_path(path: str | Path) -> Path:
-    """Find a file given as an absolute path, or relative to the current directory, or to the repository root."""
-    path = Path(path)
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path, REPO_ROOT / path]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    tried = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"character file {str(path)!r} not found; tried: {tried}")
+    return resolve_path(path, "character file")
 
 
 def load_spec(mjcf: str | Path) -> mujoco.MjSpec:

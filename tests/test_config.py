@@ -1,0 +1,72 @@
+"""The Hydra config tree composes, and bad overrides fail clearly before anything is simulated."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from mimickit.config import register_configs, validate_target
+from mimickit.run import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+def compose_cfg(overrides):
+    register_configs()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(experiment):
+    cfg = compose_cfg([f"experiment={experiment}"])
+    validate(cfg)
+    assert cfg.sim.num_envs == cfg.num_envs
+
+
+def test_overrides_reach_the_objects():
+    cfg = compose_cfg(["experiment=deepmimic_humanoid_ppo", "num_envs=7", "env.pose_termination_dist=0.5"])
+    assert cfg.sim.num_envs == 7 and cfg.env.pose_termination_dist == 0.5
+
+
+def test_unknown_key_is_rejected():
+    with pytest.raises(ConfigCompositionException, match="episode_lenght"):
+        compose_cfg(["env.episode_lenght=3"])
+    with pytest.raises(ConfigCompositionException, match="num_env"):
+        compose_cfg(["num_env=3"])
+
+
+def test_wrong_run_level_type_is_rejected():
+    with pytest.raises((ConfigCompositionException, ValidationError)):
+        compose_cfg(["num_envs=many"])
+    with pytest.raises((ConfigCompositionException, ValidationError)):
+        compose_cfg(["mode=fly"])
+
+
+def test_wrong_object_type_is_rejected_before_building():
+    cfg = compose_cfg(["env.episode_length=long"])
+    with pytest.raises(ValueError, match="episode_length"):
+        validate_target(cfg.env, "env")
+
+
+def run_cli(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "mimickit.run", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_help_and_cfg_job():
+    out = run_cli("--help")
+    assert out.returncode == 0 and "Configuration groups" in out.stdout and "experiment" in out.stdout
+    out = run_cli("experiment=deepmimic_humanoid_awr", "num_envs=3", "--cfg", "job")
+    assert out.returncode == 0, out.stderr
+    assert "num_envs: 3" in out.stdout and "mimickit.agents.awr" in out.stdout
+    bad = run_cli("env.episode_lenght=3", "--cfg", "job")
+    assert bad.returncode != 0 and "episode_lenght" in bad.stderr
