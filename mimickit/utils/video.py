@@ -168,6 +168,10 @@ def _styled_copy(model: mujoco.MjModel) -> mujoco.MjModel:
     model.vis.headlight.ambient[:] = 0.4
     model.vis.headlight.diffuse[:] = 0.6
     model.vis.headlight.specular[:] = 0.1
+    # the floor fades into the sky's horizon colour, so the horizon shows no hard (aliased) edge
+    model.vis.rgba.fog[:] = (*(np.array(SKY_HORIZON_RGB) / 255.0), 1.0)
+    model.vis.map.fogstart = 6.0  # in units of the model's extent (about 1.7 m for the humanoid)
+    model.vis.map.fogend = 30.0
     return model
 
 
@@ -233,7 +237,11 @@ class VideoRecorder:
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         self._rgb = np.empty((height, width, 3), dtype=np.uint8)
         self._depth = np.empty((height, width), dtype=np.float32)
-        self._sky = _sky_gradient(height, width)
+        self._fogged_depth = compute_depth_buffer_value(
+            model.vis.map.fogend * model.stat.extent,
+            model.vis.map.znear * model.stat.extent,
+            model.vis.map.zfar * model.stat.extent,
+        )
         self._writer = None
         self._path: Path | None = None
         self.num_frames = 0
@@ -251,15 +259,17 @@ class VideoRecorder:
             mujoco.mjtCatBit.mjCAT_ALL, scene,
         )
         self.characters.add_others(scene, self._option, self._perturb)
+        scene.flags[mujoco.mjtRndFlag.mjRND_FOG] = True
         _add_sun(scene)
         if self.grid:
             _add_floor_grid(scene, self.camera.lookat)
         self._gl.make_current()
         mujoco.mjr_render(self._rect, scene, self._context)
         mujoco.mjr_readPixels(self._rgb, self._depth, self._rect, self._context)
-        # OpenGL rows run bottom-up; pixels at the far plane are background, painted as sky.
-        rgb, background = self._rgb[::-1], self._depth[::-1] >= 1.0
-        image = np.where(background[..., None], self._sky, rgb)
+        # OpenGL rows run bottom-up. Empty pixels and fully fogged floor become sky: this also hides the horizon
+        # edge, where multisampling blends the floor with the black clear colour.
+        rgb, background = self._rgb[::-1], self._depth[::-1] >= self._fogged_depth
+        image = np.where(background[..., None], compute_sky(background), rgb)
         self.render_seconds += time.perf_counter() - start
         return image
 
@@ -314,9 +324,19 @@ class VideoRecorder:
         self.close()
 
 
-def _sky_gradient(height: int, width: int) -> np.ndarray:
-    rows = np.linspace(SKY_TOP_RGB, SKY_HORIZON_RGB, height, dtype=np.float32)
-    return np.broadcast_to(rows[:, None, :], (height, width, 3)).astype(np.uint8)
+def compute_depth_buffer_value(distance: float, znear: float, zfar: float) -> float:
+    """The [0, 1] depth-buffer value OpenGL stores for a point `distance` metres in front of a perspective camera."""
+    return (1.0 / znear - 1.0 / distance) / (1.0 / znear - 1.0 / zfar)
+
+
+def compute_sky(background: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 sky: a vertical gradient that reaches the horizon (fog) colour at the lowest background row."""
+    height, width = background.shape
+    rows_with_sky = np.flatnonzero(background.any(axis=1))
+    horizon = int(rows_with_sky[-1]) + 1 if rows_with_sky.size else height
+    blend = np.clip(np.arange(height, dtype=np.float32) / max(horizon - 1, 1), 0.0, 1.0)[:, None]
+    rows = (1.0 - blend) * np.array(SKY_TOP_RGB, np.float32) + blend * np.array(SKY_HORIZON_RGB, np.float32)
+    return np.broadcast_to(rows[:, None, :].astype(np.uint8), (height, width, 3))
 
 
 def _add_sun(scene: mujoco.MjvScene) -> None:

@@ -87,6 +87,21 @@ def test_side_by_side_offsets_are_centred_and_across_the_view():
     assert offsets[:, 1:].abs().max() < 1e-9
 
 
+def test_depth_buffer_value_spans_near_to_far():
+    assert video.compute_depth_buffer_value(0.1, znear=0.1, zfar=50.0) == pytest.approx(0.0)
+    assert video.compute_depth_buffer_value(50.0, znear=0.1, zfar=50.0) == pytest.approx(1.0)
+    assert 0.99 < video.compute_depth_buffer_value(25.0, znear=0.1, zfar=50.0) < 1.0
+
+
+def test_sky_reaches_the_horizon_colour_at_the_lowest_background_row():
+    background = np.zeros((10, 4), dtype=bool)
+    background[:6] = True
+    sky = video.compute_sky(background)
+    assert sky.shape == (10, 4, 3) and sky.dtype == np.uint8
+    np.testing.assert_allclose(sky[0, 0], video.SKY_TOP_RGB, atol=1)
+    np.testing.assert_allclose(sky[5, 0], video.SKY_HORIZON_RGB, atol=1)
+
+
 def test_playback_times_wrap_or_restart():
     times = compute_playback_times(
         2.5, torch.tensor([0.0, 0.0, 1.0]), torch.tensor([2.0, 2.0, 2.0]), torch.tensor([True, False, False])
