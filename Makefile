@@ -19,17 +19,18 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 install: $(VENV)/.installed
 
-train: install
-	$(PY) -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=16 max_iters=20
+train: data
+	$(PY) -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=16 max_iters=20 algo.iters_per_output=5
 
-test: install
+test: data
 	MIMICKIT_SHARED_DATA=$(SHARED_DATA) $(PY) -m pytest -x -q tests
 
 bench: install
 	$(PY) scripts/bench_sim.py
 
+# Converted clips land in data/motions/humanoid/ (from the local mirror when it exists, else from GitHub).
 data: install
-	$(PY) scripts/fetch_motions.py --source $(SHARED_DATA)
+	$(PY) scripts/fetch_motions.py $(if $(wildcard $(SHARED_DATA)),--source $(SHARED_DATA))
 
 clean:
 	rm -rf $(VENV) outputs multirun

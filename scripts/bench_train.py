@@ -1,0 +1,81 @@
+"""End-to-end training throughput: samples/s and the split between simulation, policy inference and updates.
+
+    python scripts/bench_train.py                                  # CPU engine, num_envs 16 and 64
+    python scripts/bench_train.py --sim mjwarp --device cuda:0 --num-envs 1024 4096 16384
+
+Builds the same objects as `mimickit.run` from the same configs (any extra Hydra override may follow `--`),
+trains a few warm-up iterations, then times `--iters` iterations.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from mimickit.config import register_configs
+from mimickit.run import build_env, validate
+from mimickit.utils.paths import REPO_ROOT
+
+
+def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
+    overrides = [
+        f"experiment={args.experiment}",
+        f"motion={args.motion}",
+        f"sim={args.sim}",
+        f"num_envs={num_envs}",
+        f"device={args.device}",
+        "test_episodes=0",
+        *args.overrides,
+    ]
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    validate(cfg)
+    torch.set_num_threads(cfg.torch_threads)
+    env = build_env(cfg)
+    with tempfile.TemporaryDirectory() as out_dir:
+        agent = instantiate(cfg.algo, env=env, logger=None, out_dir=out_dir, device=cfg.device)
+        agent.train(max_iters=args.warmup)
+        sums = {"env": 0.0, "policy": 0.0, "update": 0.0}
+        samples = 0
+        start = time.perf_counter()
+        for _ in range(args.iters):
+            stats = agent._train_iteration()
+            sums["env"] += stats["time/env_s"]
+            sums["policy"] += stats["time/policy_s"]
+            sums["update"] += stats["time/update_s"]
+            samples += agent.storage.num_samples
+        if agent.device.type == "cuda":
+            torch.cuda.synchronize()
+        total = time.perf_counter() - start
+    return {"samples_per_s": samples / total, "total_s": total, **{k: v / total for k, v in sums.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sim", default="mujoco")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--experiment", default="deepmimic_humanoid_ppo")
+    parser.add_argument("--motion", default="procedural_walk")
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. algo.steps_per_iter=16")
+    args = parser.parse_args()
+    register_configs()
+
+    print(f"{'num_envs':>9} {'samples/s':>11} {'sim+env':>8} {'policy':>8} {'update':>8} {'other':>8}")
+    for num_envs in args.num_envs:
+        r = bench(num_envs, args)
+        other = 1.0 - r["env"] - r["policy"] - r["update"]
+        print(
+            f"{num_envs:>9} {r['samples_per_s']:>11,.0f} {r['env']:>8.1%} {r['policy']:>8.1%} {r['update']:>8.1%} {other:>8.1%}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
