@@ -11,7 +11,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,7 +174,8 @@ class Agent(abc.ABC):
             self.iteration += 1
             self.sample_count += self.storage.num_samples
             row = self._iteration_row(stats, time.perf_counter() - start)
-            self.logger.progress({**row, "max_iters": max_iters}, self.sample_count)
+            if self.is_main_process:
+                self.logger.progress({**row, "max_iters": max_iters}, self.sample_count)
             if self.iteration % self.iters_per_output == 0 or self.iteration == max_iters:
                 row.update(_prefixed("test/", self._run_test_episodes(self.test_episodes)))
                 self._output(row)
@@ -417,7 +418,7 @@ def _plain(cfg: Any) -> Any:
     """A Hydra DictConfig/ListConfig as plain dicts and lists (other values unchanged)."""
     if isinstance(cfg, Mapping):
         return {str(k): _plain(v) for k, v in cfg.items()}
-    if isinstance(cfg, (list, tuple)) or type(cfg).__name__ == "ListConfig":
+    if isinstance(cfg, Sequence) and not isinstance(cfg, (str, bytes)):
         return [_plain(v) for v in cfg]
     return cfg
 
