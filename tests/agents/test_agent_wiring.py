@@ -57,3 +57,19 @@ def test_bad_bounds_and_settings_fail_clearly():
         _agent(BoxEnv(), steps_per_iter=0)
     with pytest.raises(TypeError, match="hidden_dim"):
         PPOAgent(env=BoxEnv(), model={"hidden_dim": [8]})
+
+
+@pytest.mark.parametrize("agent_cls", ["PPOAgent", "AWRAgent"])
+def test_subclasses_spell_out_every_loop_setting_with_the_same_default(agent_cls):
+    """conf/algo validation reads the constructor signature, so each subclass lists the loop's keywords."""
+    import inspect
+
+    from mimickit.agents import awr, ppo
+    from mimickit.agents.agent import Agent
+
+    cls = {"PPOAgent": ppo.PPOAgent, "AWRAgent": awr.AWRAgent}[agent_cls]
+    base = inspect.signature(Agent.__init__).parameters
+    sub = inspect.signature(cls.__init__).parameters
+    assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in sub.values())
+    for name, param in base.items():
+        assert name in sub and sub[name].default == param.default, name
