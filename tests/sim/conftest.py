@@ -35,7 +35,7 @@ def _backend_missing(name: str) -> str | None:
     if name == "mjwarp":
         if importlib.util.find_spec("mujoco_warp") is None:
             return "mujoco_warp is not installed"
-        if not torch.cuda.is_available():
+        if MJWARP_DEVICE.startswith("cuda") and not torch.cuda.is_available():
             return "no CUDA device"
         if importlib.util.find_spec("mimickit.sim.mjwarp_engine") is None:
             return "mimickit.sim.mjwarp_engine does not exist yet"
@@ -46,7 +46,9 @@ BACKENDS = [
     pytest.param("mujoco", id="mujoco"),
     pytest.param("mjwarp", id="mjwarp", marks=pytest.mark.gpu),
 ]
-DEVICES = {"mujoco": "cpu", "mjwarp": "cuda"}
+# MIMICKIT_MJWARP_DEVICE=cpu runs the GPU backend on MuJoCo Warp's CPU backend (slow: ~2 min of kernel compilation).
+MJWARP_DEVICE = os.environ.get("MIMICKIT_MJWARP_DEVICE", "cuda")
+DEVICES = {"mujoco": "cpu", "mjwarp": MJWARP_DEVICE}
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,0 +1,445 @@
+"""GPU engine: `num_envs` worlds of one character on MuJoCo Warp, sharing its state with torch without copies.
+
+The model is built by `mimickit.sim.character` exactly as for the CPU engine, then moved to the GPU once
+(`put_model` / `put_data`). Warp arrays are exposed as zero-copy torch views (`wp.to_torch`): actions are written into
+the `ctrl` view, resets write `qpos`/`qvel` rows by env id, and getters convert MuJoCo's conventions (wxyz, local
+root angular velocity, com-based velocities) in torch on the GPU. One `step()` replays a CUDA graph holding the
+`substeps` physics steps, a divergence guard and the refresh of derived quantities, so it costs one launch and
+never waits for the GPU. See /work/shared/notes/gpu.md for the measured facts behind the defaults.
+
+Ordering: Warp launches on its default stream, which is a blocking stream, so it is ordered with torch work on
+torch's default stream. Run torch work that touches the engine's tensors on that default stream.
+"""
+from __future__ import annotations
+
+import gc
+import warnings
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import mujoco
+import mujoco_warp as mjw
+import numpy as np
+import torch
+import warp as wp
+
+from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate_inverse, quat_to_wxyz
+from mimickit.sim.character import Character, build_character, resolve_asset_path
+from mimickit.sim.engine import ControlMode, Engine
+from mimickit.sim.mujoco_engine import compute_body_lin_vel, compute_root_ang_vel_world
+
+# Overflows that drop contacts or constraint rows, i.e. silently wrong physics. Solver iteration limits are not here:
+# hitting them is normal under heavy contact and only costs accuracy.
+BUFFER_OVERFLOWS = (
+    mjw.OverflowType.NEFC | mjw.OverflowType.NJMAX_NNZ | mjw.OverflowType.BROADPHASE | mjw.OverflowType.NARROWPHASE
+)
+# Most contacts a geom of each type makes with a plane in MuJoCo's collision functions; other types count as boxes.
+_PLANE_CONTACTS = {
+    mujoco.mjtGeom.mjGEOM_SPHERE: 1,
+    mujoco.mjtGeom.mjGEOM_ELLIPSOID: 1,
+    mujoco.mjtGeom.mjGEOM_CAPSULE: 2,
+    mujoco.mjtGeom.mjGEOM_BOX: 4,
+}
+
+
+def compute_contact_capacity(model: mujoco.MjModel) -> tuple[int, int]:
+    """Per-world (nconmax, njmax) that a character lying flat on the floor cannot exceed.
+
+    Contacts: every character geom touching every floor plane at once with its most contacts, plus one self
+    contact per geom. Constraint rows: each contact's friction-cone rows (pyramidal 2 (condim - 1), elliptic
+    condim), one row per limited joint and up to 6 per equality. Measured on the humanoid: 48 / 192 never overflowed.
+    """
+    planes = np.flatnonzero((model.geom_type == mujoco.mjtGeom.mjGEOM_PLANE) & (model.geom_bodyid == 0))
+    body_geoms = np.flatnonzero(model.geom_bodyid > 0)
+
+    def rows(condim: int) -> int:
+        if condim == 1:
+            return 1
+        return 2 * (condim - 1) if model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL else condim
+
+    ncon, nrows = 0, 0
+    for plane in planes:
+        for geom in body_geoms:
+            contacts = _PLANE_CONTACTS.get(int(model.geom_type[geom]), 4)
+            ncon += contacts
+            nrows += contacts * rows(int(max(model.geom_condim[geom], model.geom_condim[plane])))
+    self_condim = int(model.geom_condim[body_geoms].max(initial=1))
+    ncon += len(body_geoms)
+    nrows += len(body_geoms) * rows(self_condim) + int(model.jnt_limited.sum()) + 6 * model.neq
+    round_up = lambda x, k: -(-x // k) * k  # noqa: E731
+    return round_up(max(ncon, 1), 8), round_up(max(nrows, 1), 16)
+
+
+@wp.kernel
+def _reset_diverged_worlds(
+    max_abs_qvel: float,
+    default_qpos: wp.array(dtype=float),
+    end_of_step: int,
+    qpos: wp.array2d(dtype=float),
+    qvel: wp.array2d(dtype=float),
+    qacc_warmstart: wp.array2d(dtype=float),
+    cfrc_ext: wp.array2d(dtype=wp.spatial_vector),
+    overflow: wp.array(dtype=wp.int32),
+    reset_this_step: wp.array(dtype=wp.int32),
+    diverged: wp.array(dtype=wp.int32),
+    num_diverged: wp.array(dtype=wp.int32),
+):
+    """Put a world whose state is not finite or spins faster than `max_abs_qvel` back to the default pose, at rest,
+    forgetting the buffer overflows its blow-up caused. MuJoCo Warp has no divergence handling of its own: a NaN
+    would stay in its world forever. At the end of a step, worlds reset during it are put back to that pose again,
+    so that they end the step in it."""
+    world = wp.tid()
+    bad = int(0)
+    for i in range(qpos.shape[1]):
+        if not wp.isfinite(qpos[world, i]):
+            bad = 1
+    for i in range(qvel.shape[1]):
+        v = qvel[world, i]
+        if not wp.isfinite(v) or wp.abs(v) > max_abs_qvel:
+            bad = 1
+    if bad == 1:
+        overflow[world] = 0
+        reset_this_step[world] = 1
+        diverged[world] = 1
+        wp.atomic_add(num_diverged, 0, 1)
+    if bad == 1 or (end_of_step == 1 and reset_this_step[world] == 1):
+        for i in range(qpos.shape[1]):
+            qpos[world, i] = default_qpos[i]
+        for i in range(qvel.shape[1]):
+            qvel[world, i] = 0.0
+            qacc_warmstart[world, i] = 0.0
+        for b in range(cfrc_ext.shape[1]):
+            cfrc_ext[world, b] = wp.spatial_vector()
+
+
+class MjwarpEngine(Engine):
+    """`num_envs` copies of one character on a CUDA GPU. See `mimickit.sim.engine.Engine` for the conventions.
+
+    Getters return fresh tensors (a snapshot of the state, like the CPU engine), computed once per step on first use.
+    """
+
+    # As in the CPU engine: no physical motion of the character reaches this; beyond it, the world diverged.
+    MAX_ABS_QVEL = 1.0e3
+    # Reading the overflow flags waits for the GPU, so it is done at the first step and then every this many steps.
+    OVERFLOW_CHECK_INTERVAL = 100
+
+    def __init__(
+        self,
+        mjcf: str,
+        num_envs: int,
+        device: str = "cuda",
+        sim_freq: int = 120,
+        control_freq: int = 30,
+        control_mode: str = "pos",
+        self_collision: bool = True,
+        passive_damping_frac: float = 0.5,
+        nconmax: int | None = None,
+        njmax: int | None = None,
+        graph: bool = True,
+    ) -> None:
+        """
+        Args:
+            mjcf: character file; absolute, or relative to the current directory or to the repository root.
+            num_envs: number of independent worlds.
+            device: CUDA torch device holding the simulation and every tensor in and out; "cpu" runs MuJoCo Warp's
+                CPU backend (slow, for tests on machines without a GPU).
+            sim_freq: physics steps per second.
+            control_freq: `step()` calls per second; must divide sim_freq.
+            control_mode: "pos" (PD targets), "torque" or "none".
+            self_collision: whether the character's bodies collide with each other.
+            passive_damping_frac: share of kd applied as passive joint damping in "pos" mode (see `build_character`).
+            nconmax: contacts allocated per world (pooled over all worlds); None derives it from the model.
+            njmax: constraint rows allocated per world (a hard per-world cap); None derives it from the model.
+            graph: replay `step()` as a captured CUDA graph (False, or a CPU device, launches every kernel from Python).
+        """
+        if num_envs <= 0:
+            raise ValueError(f"num_envs must be positive, got {num_envs}")
+        if control_freq <= 0 or sim_freq % control_freq != 0:
+            raise ValueError(f"control_freq ({control_freq}) must be positive and divide sim_freq ({sim_freq})")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: torch sees no CUDA device")
+        if self.device.type not in ("cuda", "cpu"):
+            raise ValueError(f"device must be a CUDA device (or 'cpu' for slow tests), got {device!r}")
+        self.num_envs = num_envs
+        self.control_mode = ControlMode(control_mode)
+        self._sim_freq = sim_freq
+        self._control_freq = control_freq
+        self.mjcf = str(resolve_asset_path(mjcf))
+        self.character: Character = build_character(
+            self.mjcf,
+            sim_freq=sim_freq,
+            control_mode=self.control_mode,
+            self_collision=self_collision,
+            passive_damping_frac=passive_damping_frac,
+        )
+        self.mj_model = self.character.model
+        self.dof_names = list(self.character.dof_names)
+        self.body_names = list(self.character.body_names)
+        default_nconmax, default_njmax = compute_contact_capacity(self.mj_model)
+        self.nconmax = default_nconmax if nconmax is None else nconmax
+        self.njmax = default_njmax if njmax is None else njmax
+
+        wp.init()
+        self._wp_device = wp.get_device(str(self.device))
+        with wp.ScopedDevice(self._wp_device):
+            self._model, self._data = self._put_on_device()
+            self._diverged_wp = wp.zeros(num_envs, dtype=wp.int32)  # since the last pop_unstable_env_ids
+            self._reset_this_step_wp = wp.zeros(num_envs, dtype=wp.int32)
+            self._num_diverged_wp = wp.zeros(1, dtype=wp.int32)
+            self._default_qpos_wp = wp.array(self.character.default_qpos.astype(np.float32), dtype=float)
+        d = self._data
+        self._qpos, self._qvel, self._ctrl = (wp.to_torch(a) for a in (d.qpos, d.qvel, d.ctrl))
+        self._qacc_warmstart = wp.to_torch(d.qacc_warmstart)
+        self._xpos, self._xquat, self._cvel = (wp.to_torch(a) for a in (d.xpos, d.xquat, d.cvel))
+        self._subtree_com, self._cfrc_ext = wp.to_torch(d.subtree_com), wp.to_torch(d.cfrc_ext)
+        self._overflow, self._diverged = wp.to_torch(d.overflow), wp.to_torch(self._diverged_wp)
+        self._num_diverged = wp.to_torch(self._num_diverged_wp)
+
+        self._actuator_dof_ids = torch.as_tensor(self.character.actuator_dof_ids, device=self.device)
+        self._body_root_ids = torch.as_tensor(self.mj_model.body_rootid[1:], device=self.device)
+        self._default_qpos = torch.as_tensor(self.character.default_qpos, dtype=torch.float32, device=self.device)
+        self._dof_limits = tuple(torch.as_tensor(x, dtype=torch.float32, device=self.device)
+                                 for x in (self.character.dof_low, self.character.dof_high))
+        self._torque_limits = torch.as_tensor(self.character.torque_limit, dtype=torch.float32, device=self.device)
+        self._cache: dict[str, torch.Tensor] = {}
+        self._num_steps = 0
+
+        self._step_graph = self._refresh_graph = None
+        self._advance()  # compiles every kernel (minutes for a new model, then cached in ~/.cache/warp)
+        if graph and self.device.type == "cuda":
+            self._step_graph, self._refresh_graph = self._capture(self._advance), self._capture(self._refresh)
+        self._write_default_state_all()
+
+    # ---- timing and limits ----
+    @property
+    def sim_dt(self) -> float:
+        return 1.0 / self._sim_freq
+
+    @property
+    def control_dt(self) -> float:
+        return 1.0 / self._control_freq
+
+    @property
+    def dof_limits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._dof_limits
+
+    @property
+    def torque_limits(self) -> torch.Tensor:
+        return self._torque_limits
+
+    @property
+    def num_unstable_resets(self) -> int:
+        """Running total of diverged worlds reset by the engine (reading it waits for the GPU)."""
+        return int(self._num_diverged.item())
+
+    # ---- state getters (computed once per step/set_state, on first use) ----
+    def root_pos(self) -> torch.Tensor:
+        return self._cached("root_pos", lambda: self._qpos[:, 0:3].clone())
+
+    def root_rot(self) -> torch.Tensor:
+        return self._cached("root_rot", lambda: quat_from_wxyz(self._qpos[:, 3:7]))
+
+    def root_lin_vel(self) -> torch.Tensor:
+        return self._cached("root_lin_vel", lambda: self._qvel[:, 0:3].clone())
+
+    def root_ang_vel(self) -> torch.Tensor:
+        return self._cached("root_ang_vel", lambda: compute_root_ang_vel_world(self.root_rot(), self._qvel[:, 3:6]))
+
+    def dof_pos(self) -> torch.Tensor:
+        return self._cached("dof_pos", lambda: self._qpos[:, 7:].clone())
+
+    def dof_vel(self) -> torch.Tensor:
+        return self._cached("dof_vel", lambda: self._qvel[:, 6:].clone())
+
+    def body_pos(self) -> torch.Tensor:
+        return self._cached("body_pos", lambda: self._xpos[:, 1:].clone())
+
+    def body_rot(self) -> torch.Tensor:
+        return self._cached("body_rot", lambda: quat_from_wxyz(self._xquat[:, 1:]))
+
+    def body_lin_vel(self) -> torch.Tensor:
+        return self._cached(
+            "body_lin_vel",
+            lambda: compute_body_lin_vel(self._cvel[:, 1:], self._xpos[:, 1:], self._subtree_com[:, self._body_root_ids]),
+        )
+
+    def body_ang_vel(self) -> torch.Tensor:
+        return self._cached("body_ang_vel", lambda: self._cvel[:, 1:, 0:3].clone())
+
+    def contact_forces(self) -> torch.Tensor:
+        """Force part of `cfrc_ext` from the last physics substep; zero for envs teleported since the last step."""
+        return self._cached("contact_forces", lambda: self._cfrc_ext[:, 1:, 3:6].clone())
+
+    # ---- writes ----
+    def set_state(
+        self,
+        env_ids: torch.Tensor,
+        root_pos: torch.Tensor,
+        root_rot: torch.Tensor,
+        dof_pos: torch.Tensor,
+        root_lin_vel: torch.Tensor | None = None,
+        root_ang_vel: torch.Tensor | None = None,
+        dof_vel: torch.Tensor | None = None,
+    ) -> None:
+        ids = self._check_env_ids(env_ids)
+        n = ids.numel()
+        if n == 0:
+            return
+        self._check_env_tensor("root_pos", root_pos, n, 3)
+        self._check_env_tensor("root_rot", root_rot, n, 4)
+        self._check_env_tensor("dof_pos", dof_pos, n, self.num_dofs)
+        zeros3 = torch.zeros(n, 3, device=self.device)
+        root_lin_vel = zeros3 if root_lin_vel is None else self._check_env_tensor("root_lin_vel", root_lin_vel, n, 3)
+        root_ang_vel = zeros3 if root_ang_vel is None else self._check_env_tensor("root_ang_vel", root_ang_vel, n, 3)
+        if dof_vel is None:
+            dof_vel = torch.zeros(n, self.num_dofs, device=self.device)
+        self._check_env_tensor("dof_vel", dof_vel, n, self.num_dofs)
+
+        rot = quat_normalize(self._ready(root_rot))
+        self._qpos[ids] = torch.cat([self._ready(root_pos), quat_to_wxyz(rot), self._ready(dof_pos)], dim=-1)
+        local_ang_vel = quat_rotate_inverse(rot, self._ready(root_ang_vel))
+        self._qvel[ids] = torch.cat([self._ready(root_lin_vel), local_ang_vel, self._ready(dof_vel)], dim=-1)
+        self._forget_dynamics(ids)
+        self._launch(self._refresh_graph, self._refresh)
+
+    def set_actions(self, actions: torch.Tensor) -> None:
+        """PD targets (pos) or torques (torque), (N, num_dofs) in DoF order; ignored in mode "none"."""
+        self._check_env_tensor("actions", actions, self.num_envs, self.num_dofs)
+        if self.control_mode == ControlMode.NONE:
+            return
+        self._ctrl.copy_(self._ready(actions)[:, self._actuator_dof_ids])
+
+    def step(self) -> None:
+        self._launch(self._step_graph, self._advance)
+        self._num_steps += 1
+        if (self._num_steps - 1) % self.OVERFLOW_CHECK_INTERVAL == 0:
+            self.check_overflow()
+        self._cache.clear()
+
+    def pop_unstable_env_ids(self) -> torch.Tensor:
+        ids = torch.nonzero(self._diverged).squeeze(1)
+        self._diverged.zero_()
+        return ids
+
+    def check_overflow(self) -> None:
+        """Raise if any world ran out of contact or constraint buffers since the engine was built (waits for the GPU)."""
+        overflowed = (self._overflow & int(BUFFER_OVERFLOWS)) != 0
+        if not bool(overflowed.any()):
+            return
+        kinds = [f.name for f in mjw.OverflowType if f in BUFFER_OVERFLOWS and bool((self._overflow & int(f)).any())]
+        raise RuntimeError(
+            f"MuJoCo Warp buffer overflow {kinds} in {int(overflowed.sum())} of {self.num_envs} worlds: contacts or "
+            f"constraints were dropped. Raise nconmax (now {self.nconmax} per world) for BROADPHASE/NARROWPHASE, "
+            f"njmax (now {self.njmax}) for NEFC/NJMAX_NNZ."
+        )
+
+    def mj_data(self, env_id: int) -> mujoco.MjData:
+        """A host MjData of one env with derived fields computed, e.g. for rendering."""
+        data = mujoco.MjData(self.mj_model)
+        data.qpos[:] = self._qpos[env_id].double().cpu().numpy()
+        data.qvel[:] = self._qvel[env_id].double().cpu().numpy()
+        mujoco.mj_forward(self.mj_model, data)
+        return data
+
+    # ---- internals ----
+    def _put_on_device(self) -> tuple[mjw.Model, mjw.Data]:
+        host_data = mujoco.MjData(self.mj_model)
+        host_data.qpos[:] = self.character.default_qpos
+        mujoco.mj_forward(self.mj_model, host_data)
+        model = mjw.put_model(self.mj_model)
+        model.opt.run_rne_postconstraint = True  # fills cfrc_ext, whatever sensors the model has
+        model.opt.warn_overflow = 0  # `check_overflow` reports once, instead of a kernel printf per world and step
+        data = mjw.put_data(self.mj_model, host_data, nworld=self.num_envs, nconmax=self.nconmax, njmax=self.njmax)
+        return model, data
+
+    def _advance(self) -> None:
+        """One control step: the physics substeps, each behind the divergence guard, then the derived quantities.
+
+        Guarding before every substep keeps a non-finite state out of collision detection, where it could fill the
+        contact and constraint buffers that all worlds share."""
+        self._reset_this_step_wp.zero_()
+        for _ in range(self.substeps):
+            self._reset_diverged(end_of_step=False)
+            mjw.step(self._model, self._data)
+        self._reset_diverged(end_of_step=True)
+        self._refresh()
+
+    def _reset_diverged(self, end_of_step: bool) -> None:
+        d = self._data
+        wp.launch(
+            _reset_diverged_worlds,
+            dim=self.num_envs,
+            inputs=[self.MAX_ABS_QVEL, self._default_qpos_wp, int(end_of_step), d.qpos, d.qvel, d.qacc_warmstart,
+                    d.cfrc_ext],
+            outputs=[d.overflow, self._reset_this_step_wp, self._diverged_wp, self._num_diverged_wp],
+        )
+
+    def _refresh(self) -> None:
+        """Body poses, centres of mass and com-based velocities from qpos/qvel (a step leaves them one substep old)."""
+        mjw.kinematics(self._model, self._data)
+        mjw.com_pos(self._model, self._data)
+        mjw.com_vel(self._model, self._data)
+
+    def _capture(self, function: Callable[[], None]) -> wp.Graph | None:
+        if not wp.is_mempool_enabled(self._wp_device):
+            warnings.warn("CUDA graphs need Warp's memory pools, which are off on this device; MjwarpEngine launches "
+                          "kernels one by one", stacklevel=3)
+            return None
+        with _gc_paused(), wp.ScopedDevice(self._wp_device), wp.ScopedCapture(force_module_load=False) as capture:
+            function()
+        return capture.graph
+
+    def _launch(self, graph: wp.Graph | None, function: Callable[[], None]) -> None:
+        with wp.ScopedDevice(self._wp_device):
+            if graph is None:
+                function()
+            else:
+                wp.capture_launch(graph)
+
+    def _forget_dynamics(self, ids: torch.Tensor) -> None:
+        """A teleported env keeps nothing of its past: no solver warm start, no contact forces until it steps."""
+        self._qacc_warmstart[ids] = 0.0
+        self._cfrc_ext[ids] = 0.0
+        self._cache.clear()
+
+    def _write_default_state_all(self) -> None:
+        """Standing T-pose at rest everywhere, with the counters and flags of the warm-up step cleared."""
+        self._qpos.copy_(self._default_qpos.expand_as(self._qpos))
+        self._qvel.zero_()
+        self._ctrl.zero_()
+        self._overflow.zero_()
+        self._diverged.zero_()
+        self._num_diverged.zero_()
+        self._forget_dynamics(torch.arange(self.num_envs, device=self.device))
+        self._launch(self._refresh_graph, self._refresh)
+
+    def _cached(self, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        value = self._cache.get(name)
+        if value is None:
+            value = self._cache[name] = compute()
+        return value
+
+    def _ready(self, value: torch.Tensor) -> torch.Tensor:
+        return value.detach().to(self.device, torch.float32)
+
+    def _check_env_ids(self, env_ids: torch.Tensor) -> torch.Tensor:
+        env_ids = torch.as_tensor(env_ids)
+        if env_ids.dim() != 1 or env_ids.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"env_ids: expected a 1-D integer tensor, got {env_ids.dtype} of shape {tuple(env_ids.shape)}")
+        ids = env_ids.to(self.device, torch.long)
+        if ids.numel() and bool(((ids < 0) | (ids >= self.num_envs)).any()):  # one sync per reset
+            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min().item()}..{ids.max().item()}")
+        return ids
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A garbage collection during capture could record the release of an old graph into the new one."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
