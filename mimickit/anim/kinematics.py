@@ -25,7 +25,6 @@ _TOL = 1e-9
 
 
 class JointType(enum.IntEnum):
-    FREE = 0  # the root: position and rotation come from the frame's root part
     HINGE = 1  # one hinge: one angle about its axis
     SPHERICAL = 2  # three hinges with axes x, y, z on one body: an exp map in a clip, Euler xyz angles in qpos
     FIXED = 3  # welded to its parent
