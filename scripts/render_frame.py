@@ -14,24 +14,19 @@ from pathlib import Path
 
 import imageio
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from mimickit.config import register_configs, validate_target
 from mimickit.envs.view_motion_env import ViewMotionEnv
+from mimickit.run import build_env, validate
 from mimickit.utils.video import VideoRecorder
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 def build_view_motion_env(overrides: list[str]) -> ViewMotionEnv:
-    register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["env=view_motion", *overrides])
-    for group in ("sim", "motion", "env"):
-        validate_target(cfg[group], group)
-    engine = instantiate(cfg.sim)
-    motion_lib = instantiate(cfg.motion, device=engine.device)
-    return instantiate(cfg.env, engine=engine, motion_lib=motion_lib)
+    validate(cfg)
+    return build_env(cfg)
 
 
 def main() -> None:

@@ -269,7 +269,8 @@ class VideoRecorder:
         # OpenGL rows run bottom-up. Empty pixels and fully fogged floor become sky: this also hides the horizon
         # edge, where multisampling blends the floor with the black clear colour.
         rgb, background = self._rgb[::-1], self._depth[::-1] >= self._fogged_depth
-        image = np.where(background[..., None], compute_sky(background), rgb)
+        image = rgb.copy()
+        np.copyto(image, compute_sky(background), where=background[..., None])
         self.render_seconds += time.perf_counter() - start
         return image
 

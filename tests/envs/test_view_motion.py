@@ -168,18 +168,14 @@ PROCEDURAL_CLIP = REPO_ROOT / "data" / "motions" / "procedural" / "humanoid_proc
 
 def _build_view_motion_env(overrides: list[str]):
     from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
 
-    from mimickit.config import register_configs, validate_target
+    from mimickit.run import build_env, validate
 
-    register_configs()
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=["env=view_motion", "motion=procedural_walk", "sim.nthread=1", *overrides])
     assert cfg.mode == "play" and cfg.sim.control_mode == "none"
-    for group in ("sim", "motion", "env"):
-        validate_target(cfg[group], group)
-    engine = instantiate(cfg.sim)
-    return instantiate(cfg.env, engine=engine, motion_lib=instantiate(cfg.motion, device=engine.device))
+    validate(cfg)
+    return build_env(cfg)
 
 
 def _travelling_clip(path: Path) -> Motion:
