@@ -108,7 +108,7 @@ def compute_qpos(root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.
 
 
 def compute_side_by_side_offsets(num_shown: int, spacing: float, azimuth_deg: float) -> torch.Tensor:
-    """(num_shown, 3) offsets that line envs up across the camera's view, centred on the first... last env."""
+    """(num_shown, 3) offsets that line envs up across the camera's view, the row centred on the origin."""
     azimuth = np.deg2rad(azimuth_deg)
     across = torch.tensor([np.sin(azimuth), -np.cos(azimuth), 0.0], dtype=torch.float64)
     slots = torch.arange(num_shown, dtype=torch.float64) - 0.5 * (num_shown - 1)
