@@ -2,10 +2,13 @@
 
     python scripts/bench_sim.py --num-envs 1 16 64 256 --steps 300
     python scripts/bench_sim.py --compare-layouts --num-envs 64   # Batch vs N characters in one MjData
+    python scripts/bench_sim.py --sim mjwarp --device cuda --num-envs 1024 4096 16384   # GPU (MuJoCo Warp)
 
 Targets are drawn uniformly over the joint ranges every control step (like an untrained policy) and every env is
 put back on its feet every 3 s, so the timing includes contacts, falls and flailing limbs. "env step" is
 `set_actions` + `step` + reading the usual observation state (root, DoFs, bodies, contact forces).
+On a GPU, `step()` only queues work: timings are taken between device synchronisations, after a warm-up, and
+"step() only" times a separate loop of `set_actions` + `step` (physics with PD control, nothing else).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from mimickit.sim.registry import ENGINES, get_engine_class
 
 MJCF = "data/assets/humanoid/humanoid.xml"
 RESTAND_STEPS = 90
+WARMUP_STEPS = 30  # GPU: first graph replays and allocations stay out of the timings
 
 
 def bench_engine(sim: str, num_envs: int, steps: int, nthread: int, device: str, seed: int) -> dict[str, float]:
@@ -35,6 +39,9 @@ def bench_engine(sim: str, num_envs: int, steps: int, nthread: int, device: str,
     gen = torch.Generator(device=engine.device).manual_seed(seed)
     targets = [low + (high - low) * torch.rand(num_envs, engine.num_dofs, generator=gen, device=engine.device)
                for _ in range(RESTAND_STEPS)]
+    if engine.device.type == "cuda":
+        _run_steps(engine, targets, WARMUP_STEPS)
+    _synchronize(engine)
     step_time = 0.0
     start = time.perf_counter()
     for i in range(steps):
@@ -47,13 +54,30 @@ def bench_engine(sim: str, num_envs: int, steps: int, nthread: int, device: str,
         for getter in (engine.root_pos, engine.root_rot, engine.root_lin_vel, engine.root_ang_vel, engine.dof_pos,
                        engine.dof_vel, engine.body_pos, engine.contact_forces):
             getter()
+    _synchronize(engine)
     total = time.perf_counter() - start
+    if engine.device.type == "cuda":
+        start = time.perf_counter()
+        _run_steps(engine, targets, steps)
+        _synchronize(engine)
+        step_time = time.perf_counter() - start
     return {
         "env_steps_per_s": num_envs * steps / total,
         "physics_steps_per_s": num_envs * steps * engine.substeps / total,
         "step_only_env_steps_per_s": num_envs * steps / step_time,
         "unstable": engine.num_unstable_resets,
     }
+
+
+def _run_steps(engine, targets: list[torch.Tensor], steps: int) -> None:
+    for i in range(steps):
+        engine.set_actions(targets[i % len(targets)])
+        engine.step()
+
+
+def _synchronize(engine) -> None:
+    if engine.device.type == "cuda":
+        torch.cuda.synchronize(engine.device)
 
 
 def bench_layouts(num_envs: int, steps: int, seed: int, rounds: int = 3) -> dict[str, float]:
