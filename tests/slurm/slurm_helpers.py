@@ -40,9 +40,10 @@ def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "mimickit.run", "-m", *SLURM_LAUNCHER, f"hydra.sweep.dir={sweep_dir}", *overrides]
 
 
-def run_sweep(sweep_dir: Path, *overrides: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(sweep_command(sweep_dir, *overrides), cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+def run_sweep(sweep_dir: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Launch from the sweep's parent directory, so a test can see that nothing else lands there."""
+    return subprocess.run(sweep_command(sweep_dir, *overrides), cwd=sweep_dir.parent, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, poll_s: float = 0.5) -> object:
