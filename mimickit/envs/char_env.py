@@ -25,7 +25,9 @@ def compute_fall(
 class CharEnv(BaseEnv, abc.ABC):
     """Episode bookkeeping, action -> PD target mapping, character observations and fall detection.
 
-    Actions live in [-1, 1] per DoF and map linearly onto `action_scale` x the joint range around its middle.
+    Actions live in [-1, 1] per DoF: 0 is the character's rest pose (a zero action holds it upright, where the
+    middle of a joint range would bend knees and elbows), and +-1 reaches `action_scale` x the farther joint limit;
+    targets are clamped to the joint range.
     Subclasses choose the initial states (`_reset_char`), the task observation and the reward.
     """
 
@@ -51,8 +53,9 @@ class CharEnv(BaseEnv, abc.ABC):
         self.fall_body_mask[contact_ids] = False
 
         low, high = engine.dof_limits
-        self._action_offset = 0.5 * (high + low)
-        self._action_scale = 0.5 * (high - low) * action_scale
+        self._dof_low, self._dof_high = low, high
+        self._action_offset = torch.zeros_like(low).clamp(low, high)
+        self._action_scale = torch.maximum(high - self._action_offset, self._action_offset - low) * action_scale
 
         self.episode_step = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.done = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
@@ -98,7 +101,7 @@ class CharEnv(BaseEnv, abc.ABC):
         return self._obs, reward, self.done, self._compute_info()
 
     def actions_to_targets(self, actions: torch.Tensor) -> torch.Tensor:
-        return self._action_offset + self._action_scale * actions
+        return torch.clamp(self._action_offset + self._action_scale * actions, self._dof_low, self._dof_high)
 
     # ---- shared pieces ----
     def _unstable_mask(self) -> torch.Tensor:
