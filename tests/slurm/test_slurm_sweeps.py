@@ -108,7 +108,8 @@ def test_preempted_job_requeues_and_resumes(sweep_dir: Path):
         assert sweep_summary(sweep_dir).returncode == 0
         with open(sweep_dir / "summary.csv") as f:
             (row,) = csv.DictReader(f)
-        assert row["status"] == "INCOMPLETE" and row["reason"] in ("SLURM: PENDING", "SLURM: REQUEUED"), row
+        # its logs show the requeue's kill, yet SLURM still holds it: neither failed nor done
+        assert row["status"] == "INCOMPLETE" and row["reason"].startswith("SLURM: "), row
         time.sleep(max(0.0, 3.0 - (time.monotonic() - pending_since)))
         subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True, timeout=30)
         out, _ = driver.communicate(timeout=240)
