@@ -42,6 +42,7 @@ class RunConfig:
     video: bool = False
     video_steps: int = 300
     torch_threads: int = 1
+    tf32: bool = True
     sim: Any = MISSING
     robot: Any = MISSING
     motion: Any = MISSING

@@ -32,6 +32,12 @@ def validate(cfg: DictConfig) -> None:
         validate_target(cfg[group], group)
 
 
+def configure_torch(cfg: DictConfig) -> None:
+    torch.set_num_threads(cfg.torch_threads)
+    torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+    torch.backends.cudnn.allow_tf32 = cfg.tf32
+
+
 def build_env(cfg: DictConfig):
     engine = instantiate(cfg.sim)
     motion_lib = instantiate(cfg.motion, device=engine.device)
@@ -48,7 +54,7 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
             log.info("training already finished in %s (iteration %d); nothing to do", out_dir, finished["iteration"])
             return finished
     validate(cfg)
-    torch.set_num_threads(cfg.torch_threads)
+    configure_torch(cfg)
     seed_everything(cfg.seed)
     env = build_env(cfg)
     if cfg.mode == Mode.play:

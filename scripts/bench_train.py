@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from mimickit.config import register_configs
-from mimickit.run import build_env, validate
+from mimickit.run import build_env, configure_torch, validate
 from mimickit.utils.paths import REPO_ROOT
 
 
@@ -34,7 +34,7 @@ def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     validate(cfg)
-    torch.set_num_threads(cfg.torch_threads)
+    configure_torch(cfg)
     env = build_env(cfg)
     with tempfile.TemporaryDirectory() as out_dir:
         agent = instantiate(cfg.algo, env=env, logger=None, out_dir=out_dir, device=cfg.device)

@@ -96,11 +96,7 @@ def test_short_training_raises_episode_length_and_imitation_return(tmp_path):
         "algo.steps_per_iter=16",
         "algo.model.actor_hidden_dims=[256,128]",
         "algo.model.critic_hidden_dims=[256,128]",
-        "algo.actor_optimizer._target_=torch.optim.Adam",
-        "~algo.actor_optimizer.momentum",
         "algo.actor_optimizer.lr=3e-4",
-        "algo.critic_optimizer._target_=torch.optim.Adam",
-        "~algo.critic_optimizer.momentum",
         "algo.critic_optimizer.lr=1e-3",
     )
     run(cfg, str(tmp_path))
