@@ -180,6 +180,7 @@ class MjwarpEngine(Engine):
         self.nconmax = default_nconmax if nconmax is None else nconmax
         self.njmax = default_njmax if njmax is None else njmax
 
+        wp.config.quiet = True  # no per-module load lines in training logs
         wp.init()
         self._wp_device = wp.get_device(str(self.device))
         with wp.ScopedDevice(self._wp_device):
