@@ -90,6 +90,15 @@ def train(agent, cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    # Under `python -m mimickit.run` this file is `__main__`, and a sweep launcher (submitit) pickles `main` by
+    # value together with every global it reaches (torch.backends.cudnn cannot be pickled). Going through the
+    # imported module keeps that to these two lines: the job imports mimickit.run and calls `run_job` there.
+    from mimickit import run as imported
+
+    return imported.run_job(cfg)
+
+
+def run_job(cfg: DictConfig) -> float | None:
     out_dir = HydraConfig.get().runtime.output_dir
     OmegaConf.save(cfg, os.path.join(out_dir, "config.yaml"), resolve=True)
     try:
