@@ -7,8 +7,9 @@ since its last periodic checkpoint is lost. `PreemptionGuard` wraps those handle
 - SIGUSR2 becomes a request. The trainer calls `checkpoint_if_preempted(save)` once per iteration; when a request
   is pending it saves, then submitit's handler runs (requeue + exit). If the trainer has never reached such a
   boundary, or does not reach one within `grace_s`, submitit's handler runs without waiting.
-- SIGTERM (SLURM's preemption without a user signal, `scontrol requeue`) asks for a save at the next boundary and
-  training goes on: SLURM kills and requeues the job itself; exiting normally would report the run as finished.
+- SIGTERM (SLURM's preemption without a user signal, `scontrol requeue`, `scancel`) means a SIGKILL follows
+  after SLURM's KillWait (30 s by default): the trainer saves at every boundary from then on and trains on until
+  the kill, and SLURM requeues the job itself; exiting normally would report the run as finished.
 
 The guard only wraps handlers that someone (submitit) installed, and only in the main thread (where Python runs
 signal handlers): in a plain run the signals keep their defaults.
@@ -70,7 +71,7 @@ class PreemptionGuard:
         self._previous_alarm: object = signal.SIG_DFL
         self._alarm_armed = False
         self._requeue_pending = False
-        self._save_pending = False
+        self._terminating = False
         self._boundaries_seen = 0
 
     def __enter__(self) -> "PreemptionGuard":
@@ -103,13 +104,12 @@ class PreemptionGuard:
 
     def at_iteration_boundary(self, save: SaveFn) -> None:
         self._boundaries_seen += 1
-        if not (self._requeue_pending or self._save_pending):
+        if not (self._requeue_pending or self._terminating):
             return
         self._cancel_alarm()
-        log.warning("preemption: saving a checkpoint at the iteration boundary")
         save()
-        self._save_pending = False
         if self._requeue_pending:
+            log.warning("preemption: checkpoint saved at iteration boundary %d; requeueing", self._boundaries_seen)
             self._hand_over(self.requeue_signal)
 
     def _on_requeue_signal(self, signum: int, frame: Optional[types.FrameType]) -> None:
@@ -127,8 +127,9 @@ class PreemptionGuard:
         signal.setitimer(signal.ITIMER_REAL, self.grace_s)
 
     def _on_sigterm(self, signum: int, frame: Optional[types.FrameType]) -> None:
-        log.warning("preemption: SIGTERM caught; saving a checkpoint at the end of this iteration")
-        self._save_pending = True
+        if not self._terminating:
+            log.warning("preemption: SIGTERM caught; saving a checkpoint at every iteration until the job is killed")
+        self._terminating = True
         self._previous[signum](signum, frame)
 
     def _on_grace_expired(self, signum: int, frame: Optional[types.FrameType]) -> None:
