@@ -3,6 +3,7 @@
     python -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=64
     python -m mimickit.run experiment=deepmimic_humanoid_ppo mode=test model_file=outputs/.../model.pt
     python -m mimickit.run env=view_motion motion=spinkick video=true
+    python -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=64 devices=[cpu,cpu]   # 2 workers x 32 envs
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mimickit.config import Mode, register_configs, validate_target
+from mimickit.loggers.base import CompositeLogger
+from mimickit.utils import distributed
 from mimickit.utils.checkpoint import load_checkpoint
 from mimickit.utils.preemption import PreemptionGuard, finished_training_metrics
 
@@ -62,7 +65,7 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
 
         return play(env, out_dir=out_dir, visualize=cfg.visualize, video=cfg.video, num_steps=cfg.video_steps)
 
-    logger = instantiate(cfg.logger, out_dir=out_dir)
+    logger = instantiate(cfg.logger, out_dir=out_dir) if distributed.get_rank() == 0 else CompositeLogger([])
     agent = instantiate(cfg.algo, env=env, logger=logger, out_dir=out_dir, device=cfg.device)
     try:
         if cfg.mode == Mode.train:
@@ -88,6 +91,17 @@ def train(agent, cfg: DictConfig) -> dict:
         return agent.train(max_iters=cfg.max_iters, resume=cfg.resume or has_checkpoint)
 
 
+def run_workers(cfg: DictConfig, out_dir: str) -> dict:
+    """`run` on several workers: one process per entry of `devices`, or this process's share of a torchrun or
+    multi-task SLURM launch (see mimickit.utils.distributed); returns rank 0's metrics."""
+    return distributed.launch(_run_worker, cfg.devices, cfg.device, cfg, out_dir)
+
+
+def _run_worker(worker: distributed.Worker, cfg: DictConfig, out_dir: str) -> dict:
+    with distributed.process_group(worker):
+        return run(distributed.worker_config(cfg, worker), out_dir)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     # Under `python -m mimickit.run` this file is `__main__`, and a sweep launcher (submitit) pickles `main` by
@@ -100,9 +114,10 @@ def main(cfg: DictConfig) -> float | None:
 
 def run_job(cfg: DictConfig) -> float | None:
     out_dir = HydraConfig.get().runtime.output_dir
-    OmegaConf.save(cfg, os.path.join(out_dir, "config.yaml"), resolve=True)
+    if distributed.launcher_rank() == 0:
+        OmegaConf.save(cfg, os.path.join(out_dir, "config.yaml"), resolve=True)
     try:
-        metrics = run(cfg, out_dir)
+        metrics = run_workers(cfg, out_dir) if distributed.wants_workers(cfg.devices) else run(cfg, out_dir)
     except Exception:  # Hydra's sweep launchers keep the exception but log it nowhere in the job's own files
         log.exception("run failed")
         raise

@@ -27,6 +27,7 @@ from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.loggers.base import Logger
 from mimickit.models.actor_critic import ActorCritic, DiagGaussian
 from mimickit.models.normalizer import RunningNormalizer
+from mimickit.utils import distributed
 from mimickit.utils.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -133,8 +134,9 @@ class Agent(abc.ABC):
         self.entropy_weight = entropy_weight
         self.save_intermediate = save_intermediate
         self.resume_from = resume_from
-        # rank-0 duty: a distributed helper sets this False on the other workers (no logs, checkpoints, metrics)
-        self.is_main_process = True
+        # several workers (mimickit.utils.distributed): each steps its own envs; only rank 0 logs and checkpoints
+        self.world_size = distributed.get_world_size()
+        self.is_main_process = distributed.get_rank() == 0
 
         self.model = ActorCritic(env.obs_dim, env.action_dim, **_plain(model or {})).to(self.device)
         self.obs_normalizer = RunningNormalizer(env.obs_dim, clip=obs_clip, max_samples=normalizer_samples)
@@ -166,13 +168,15 @@ class Agent(abc.ABC):
         """
         if resume or self.resume_from is not None:
             self.load(self.resume_from or self.checkpoint_path)
+        if self.world_size > 1:  # every worker starts from rank 0's models
+            distributed.broadcast_modules(self._checkpointed().values())
         self._start_segment()
         row: dict[str, float] = {}
         while self.iteration < max_iters:
             start = time.perf_counter()
             stats = self._train_iteration()
             self.iteration += 1
-            self.sample_count += self.storage.num_samples
+            self.sample_count += self.storage.num_samples * self.world_size
             row = self._iteration_row(stats, time.perf_counter() - start)
             if self.is_main_process:
                 self.logger.progress({**row, "max_iters": max_iters}, self.sample_count)
@@ -216,6 +220,8 @@ class Agent(abc.ABC):
         self.sample_count = int(state["sample_count"])
         self.wall_time = float(state["wall_time"])
         restore_rng_state(state["rng"])
+        if self.world_size > 1:  # all workers restored rank 0's RNG state
+            distributed.split_rng_streams()
 
     # ------------------------------------------------------------------ algorithm hooks
     @abc.abstractmethod
@@ -245,11 +251,13 @@ class Agent(abc.ABC):
         return terms
 
     def optimizer_step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        """The one place gradients are applied: a distributed helper all-reduces the gradients here, between
-        `backward` and the clipping."""
+        """The one place gradients are applied; with several workers they are averaged over all of them
+        between `backward` and the clipping."""
         params = [p for group in optimizer.param_groups for p in group["params"]]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world_size > 1:
+            distributed.all_reduce_gradients(params)
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(params, self.grad_clip)
         optimizer.step()
@@ -353,7 +361,7 @@ class Agent(abc.ABC):
             obs = self._reset_done_envs(next_obs, done)
             if step % TEST_SYNC_INTERVAL == TEST_SYNC_INTERVAL - 1 and bool(tracker.all_envs_done()):
                 break
-        return _to_floats(tracker.summary())
+        return _to_floats(self._episode_summary(tracker))
 
     # ------------------------------------------------------------------ output
     def _iteration_row(self, stats: dict[str, torch.Tensor | float], seconds: float) -> dict[str, float]:
@@ -363,17 +371,23 @@ class Agent(abc.ABC):
             "iteration": self.iteration,
             "samples": self.sample_count,
             "wall_time_s": self.wall_time,
-            "samples_per_s": self.storage.num_samples / max(seconds, 1e-9),
+            "samples_per_s": self.storage.num_samples * self.world_size / max(seconds, 1e-9),
             "time/iteration_s": seconds,
         }
-        device_stats = dict(_prefixed("train/", self.train_episodes.summary()))
+        device_stats = dict(_prefixed("train/", self._episode_summary(self.train_episodes)))
         device_stats["policy/action_std"] = self.model.actor.log_std.exp().mean()
         device_stats["obs_norm/mean_abs"] = self.obs_normalizer.mean.abs().mean()
         device_stats["obs_norm/std_mean"] = self.obs_normalizer.std.mean()
-        device_stats.update({k: v for k, v in stats.items() if torch.is_tensor(v)})
+        update_stats = {k: v for k, v in stats.items() if torch.is_tensor(v)}
+        device_stats.update(distributed.all_reduce_mean(update_stats) if self.world_size > 1 else update_stats)
         row.update(_to_floats(device_stats))
         row.update({k: float(v) for k, v in stats.items() if not torch.is_tensor(v)})
         return row
+
+    def _episode_summary(self, tracker: EpisodeTracker) -> dict[str, torch.Tensor]:
+        """The tracker's summary; with several workers, over the episodes of all of them."""
+        summary = tracker.summary()
+        return distributed.reduce_episode_summary(summary) if self.world_size > 1 else summary
 
     def _output(self, row: dict[str, float]) -> None:
         if not self.is_main_process:

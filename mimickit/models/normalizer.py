@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mimickit.utils import distributed
+
 
 def compute_merged_moments(
     count_a: torch.Tensor,
@@ -30,9 +32,10 @@ class RunningNormalizer(nn.Module):
     """x -> clip((x - mean) / std, -clip, clip), with mean and std estimated from recorded samples.
 
     `record(x)` only accumulates sums on the device (no host sync); `update()` folds them into the running
-    statistics once per iteration, so a whole rollout and its update see one fixed normalisation. A distributed
-    helper all-reduces (sums) `pending_sum`, `pending_sq_sum` and `pending_count` before `update()`; all
-    statistics are buffers, so they travel in `state_dict`. After `max_samples` samples the statistics freeze.
+    statistics once per iteration, so a whole rollout and its update see one fixed normalisation. With several
+    workers, `update()` first sums the pending samples of all of them, so every worker folds the same samples
+    and the statistics stay identical. All statistics are buffers, so they travel in `state_dict`. After
+    `max_samples` samples the statistics freeze.
     """
 
     def __init__(
@@ -76,8 +79,11 @@ class RunningNormalizer(nn.Module):
         self.pending_sq_sum += flat.square().sum(dim=0)
 
     def update(self) -> None:
-        """Fold the recorded samples into the running statistics (one host sync, for the freeze check)."""
+        """Fold the recorded samples (of every worker) into the running statistics (one host sync, for the
+        freeze check). All workers must call it together."""
         if not self._frozen:
+            if distributed.is_active():
+                distributed.all_reduce_([self.pending_count, self.pending_sum, self.pending_sq_sum])
             n = torch.clamp_min(self.pending_count, 1.0)
             mean_b = self.pending_sum / n
             var_b = torch.clamp_min(self.pending_sq_sum / n - mean_b.square(), 0.0)
