@@ -92,23 +92,37 @@ def _param_hints(cls: type) -> dict[str, Any]:
         return hints
 
 
-def schema_for(target: str) -> type:
-    """A dataclass with one typed field per keyword of `target`'s constructor."""
-    cls = get_class(target)
-    hints = _param_hints(cls)
-    fields = [("_target_", str, field(default=target))]
-    for name, param in inspect.signature(cls.__init__).parameters.items():
-        if name == "self" or name in RUNTIME_ARGS or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+def _constructor_params(cls: type) -> list[tuple[inspect.Parameter, Any]]:
+    """Keyword parameters of `cls`, following `**kwargs` into the base classes' constructors."""
+    params: dict[str, tuple[inspect.Parameter, Any]] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
             continue
-        typ = _schema_type(hints.get(name, Any))
+        hints = _param_hints(klass)
+        signature = inspect.signature(klass.__init__).parameters
+        for name, param in signature.items():
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and name != "self":
+                params.setdefault(name, (param, hints.get(name, Any)))
+        if not any(p.kind is p.VAR_KEYWORD for p in signature.values()):
+            break
+    return list(params.values())
+
+
+def schema_for(target: str) -> type:
+    """A dataclass with one typed field per keyword of `target`'s constructor (and of the constructors its
+    `**kwargs` reach)."""
+    fields = [("_target_", str, field(default=target))]
+    for param, hint in _constructor_params(get_class(target)):
+        if param.name in RUNTIME_ARGS:
+            continue
         if param.default is inspect.Parameter.empty:
             default = field(default=MISSING)
         elif isinstance(param.default, (list, dict)):
             default = field(default_factory=lambda v=param.default: v)
         else:
             default = field(default=param.default)
-        fields.append((name, typ, default))
-    return dataclasses.make_dataclass(f"{cls.__name__}Config", fields)
+        fields.append((param.name, _schema_type(hint), default))
+    return dataclasses.make_dataclass(f"{get_class(target).__name__}Config", fields)
 
 
 def validate_target(cfg: DictConfig, group: str) -> None:
