@@ -98,8 +98,11 @@ def run_workers(cfg: DictConfig, out_dir: str) -> dict:
 
 
 def _run_worker(worker: distributed.Worker, cfg: DictConfig, out_dir: str) -> dict:
+    cfg = distributed.worker_config(cfg, worker)
+    log.info("worker %d of %d on %s (%s): %d envs, seed %d", worker.rank, worker.world_size, worker.device,
+             worker.backend, cfg.num_envs, cfg.seed)
     with distributed.process_group(worker):
-        return run(distributed.worker_config(cfg, worker), out_dir)
+        return run(cfg, out_dir)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

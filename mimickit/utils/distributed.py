@@ -66,12 +66,13 @@ def get_world_size() -> int:
 
 # ---------------------------------------------------------------------------------------------- starting workers
 def launcher_world_size() -> int:
-    """How many processes torchrun or SLURM started for this run (1 without such a launcher)."""
+    """How many processes torchrun or an srun step started for this run (1 without such a launcher). A batch
+    script is one process even under `--ntasks=2`: only srun's steps (submitit's tasks) set SLURM_STEP_NUM_TASKS."""
     env = os.environ
     if "WORLD_SIZE" in env:
         return int(env["WORLD_SIZE"])
-    if "SLURM_PROCID" in env:
-        return int(env.get("SLURM_NTASKS", "1"))
+    if "SLURM_PROCID" in env and "SLURM_STEP_NUM_TASKS" in env:
+        return int(env["SLURM_STEP_NUM_TASKS"])
     return 1
 
 
@@ -85,6 +86,10 @@ def launcher_worker(devices: Sequence[str] | None, device: str) -> Worker | None
         rank, local_rank = int(env["RANK"]), int(env.get("LOCAL_RANK", "0"))
     else:
         if "MASTER_ADDR" not in env or "MASTER_PORT" not in env:
+            if "SUBMITIT_EXECUTOR" not in env:
+                raise RuntimeError("an srun step of several tasks needs MASTER_ADDR and MASTER_PORT, e.g. "
+                                   "MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n 1) "
+                                   "MASTER_PORT=29500 (submitit's jobs find them themselves)")
             from submitit.helpers import TorchDistributedEnvironment
 
             # first host of the job, and a port seeded by the job id (the same after a requeue)
@@ -95,14 +100,15 @@ def launcher_worker(devices: Sequence[str] | None, device: str) -> Worker | None
 
 
 def select_device(devices: Sequence[str] | None, device: str, local_rank: int) -> str:
-    """`devices[local_rank]` when `devices` lists this host's devices; else GPU `local_rank` for a CUDA `device`
-    (one GPU per worker), or `device` itself on CPU."""
+    """`devices[local_rank]` when `devices` lists this host's devices; else, for a CUDA `device`, GPU
+    `local_rank` (one GPU per worker), or GPU 0 where the launcher shows each worker only its own GPU; else
+    `device` itself (CPU)."""
     if devices:
         if local_rank >= len(devices):
             raise ValueError(f"worker of local rank {local_rank} has no entry in devices={list(devices)}")
         return str(devices[local_rank])
     if torch.device(device).type == "cuda":
-        return f"cuda:{local_rank}"
+        return "cuda:0" if torch.cuda.device_count() == 1 else f"cuda:{local_rank}"
     return device
 
 

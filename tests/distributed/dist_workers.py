@@ -35,11 +35,11 @@ PENDULUM_PPO = [
 ]
 
 
-def pendulum_agent(out_dir, num_envs, seed, overrides=()):
-    """A PPO agent on the swing-up pendulum, built like run.py builds agents."""
+def pendulum_agent(out_dir, num_envs, seed, overrides=(), env_kwargs=SWING_UP):
+    """A PPO agent on the pendulum (default: the swing-up task), built like run.py builds agents."""
     cfg = compose_run_config([*PENDULUM_PPO, *overrides])
     seed_everything(seed)
-    env = PendulumEnv(num_envs=num_envs, **SWING_UP)
+    env = PendulumEnv(num_envs=num_envs, **env_kwargs)
     return instantiate(cfg.algo, env=env, logger=RecordingLogger(), out_dir=str(out_dir), device="cpu")
 
 
@@ -66,14 +66,17 @@ def _group(worker):
     return distributed.process_group(worker) if worker is not None else contextlib.nullcontext()
 
 
-def train_pendulum(worker, out_root, num_envs, max_iters, overrides=(), seed=0):
-    """PPO on the pendulum with `num_envs` envs in total, split over the workers (`worker` None: one process),
-    each writing into out_root/rank<r>; returns every rank's checksum, records, metrics and files."""
+def train_pendulum(worker, out_root, num_envs, max_iters, overrides=(), seed=0, test_episodes=32,
+                   env_kwargs=SWING_UP):
+    """PPO on the pendulum with `num_envs` envs and `test_episodes` in total, split over the workers (`worker`
+    None: one process), each writing into out_root/rank<r>; returns every rank's checksum, records, metrics and
+    files."""
     torch.set_num_threads(1)
     with _group(worker):
         rank, world_size = distributed.get_rank(), distributed.get_world_size()
         out_dir = Path(out_root) / f"rank{rank}"
-        agent = pendulum_agent(out_dir, num_envs // world_size, worker_seed(seed, rank), overrides)
+        overrides = [*overrides, f"algo.test_episodes={math.ceil(test_episodes / world_size)}"]
+        agent = pendulum_agent(out_dir, num_envs // world_size, worker_seed(seed, rank), overrides, env_kwargs)
         metrics = agent.train(max_iters=max_iters)
         files = sorted(os.listdir(out_dir)) if out_dir.is_dir() else []
         return _gather(dict(checksum=state_checksum(agent), records=agent.logger.records,
@@ -145,4 +148,11 @@ def collective_checks(worker, num_samples):
         torch.nn.init.constant_(module.weight, float(rank))
         distributed.broadcast_modules([module, "not a module"])
         results["broadcast"] = module.weight.detach().clone()
+
+        draws = []
+        for _ in range(2):  # every worker restores one RNG state, as from a checkpoint, then splits it
+            torch.manual_seed(123)
+            distributed.split_rng_streams()
+            draws.append(torch.rand(3))
+        results["rng_draws"] = draws
         return _gather(results)

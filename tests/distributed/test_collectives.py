@@ -59,3 +59,9 @@ def test_logged_scalars_are_averaged_and_parameters_broadcast_from_rank_0(ranks)
     for rank in ranks:
         assert float(rank["mean"]["loss"]) == 0.5 and float(rank["mean"]["kl"]) == 2.0
         assert torch.all(rank["broadcast"] == 0.0)
+
+
+def test_restored_rng_state_splits_into_distinct_reproducible_streams(ranks):
+    (first0, again0), (first1, again1) = (rank["rng_draws"] for rank in ranks)
+    assert torch.equal(first0, again0) and torch.equal(first1, again1)
+    assert not torch.equal(first0, first1)

@@ -1,0 +1,92 @@
+"""Multi-process speed-up on the CPU: training samples/s with 1 and with 2 workers at the same total num_envs.
+
+    python scripts/bench_distributed.py                           # DeepMimic, 64 envs in total, 1 vs 2 workers
+    python scripts/bench_distributed.py --num-envs 128 --workers 1 2 4 -- algo.steps_per_iter=16
+
+Each configuration runs in workers built like `mimickit.run devices=[cpu,...]` builds them (its share of the envs
+and of the cores: `sim.nthread=0` gives each of W workers cpu_count/W MuJoCo threads), trains `--warmup`
+iterations, then times `--iters` iterations on rank 0. The load average is printed with every result: the
+speed-up means little on a machine that other jobs share.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+import time
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from mimickit.config import register_configs
+from mimickit.run import build_env, configure_torch, validate
+from mimickit.utils import distributed
+from mimickit.utils.paths import REPO_ROOT
+from mimickit.utils.seeding import seed_everything
+
+
+def bench_worker(worker: distributed.Worker | None, cfg: DictConfig, warmup: int, iters: int) -> dict[str, float]:
+    """Train `warmup` iterations, then time `iters`; samples/s over all workers and rank 0's time split."""
+    group = distributed.process_group(worker) if worker is not None else contextlib.nullcontext()
+    with group:
+        if worker is not None:
+            cfg = distributed.worker_config(cfg, worker)
+        configure_torch(cfg)
+        seed_everything(cfg.seed)
+        env = build_env(cfg)
+        with tempfile.TemporaryDirectory() as out_dir:
+            agent = instantiate(cfg.algo, env=env, logger=None, out_dir=out_dir, device=cfg.device)
+            agent.train(max_iters=warmup)
+            sums = {"env": 0.0, "policy": 0.0, "update": 0.0}
+            start = time.perf_counter()
+            for _ in range(iters):
+                stats = agent._train_iteration()
+                for key in sums:
+                    sums[key] += stats[f"time/{key}_s"]
+            total = time.perf_counter() - start
+        samples = iters * agent.storage.num_samples * agent.world_size
+        return {"samples_per_s": samples / total, "total_s": total, **{k: v / total for k, v in sums.items()}}
+
+
+def run_config(args: argparse.Namespace, num_workers: int) -> dict[str, float]:
+    overrides = [f"experiment={args.experiment}", f"motion={args.motion}", f"num_envs={args.num_envs}",
+                 "sim.nthread=0", "test_episodes=0", *args.overrides]
+    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    validate(cfg)
+    if num_workers == 1:
+        return bench_worker(None, cfg, args.warmup, args.iters)
+    return distributed.launch(bench_worker, ["cpu"] * num_workers, "cpu", cfg, args.warmup, args.iters)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-envs", type=int, default=64, help="total over the workers")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--experiment", default="deepmimic_humanoid_ppo")
+    parser.add_argument("--motion", default="procedural_walk")
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. algo.steps_per_iter=16")
+    args = parser.parse_args()
+    register_configs()
+
+    print(f"{os.cpu_count()} CPUs; {args.num_envs} envs in total; {args.iters} timed iterations")
+    print(f"{'workers':>7} {'samples/s':>10} {'speed-up':>8} {'sim+env':>8} {'policy':>7} {'update':>7} "
+          f"{'load before':>11} {'load after':>10}")
+    baseline = None
+    for num_workers in args.workers:
+        load_before = os.getloadavg()[0]
+        r = run_config(args, num_workers)
+        baseline = baseline or r["samples_per_s"]
+        print(f"{num_workers:>7} {r['samples_per_s']:>10,.0f} {r['samples_per_s'] / baseline:>7.2f}x "
+              f"{r['env']:>8.1%} {r['policy']:>7.1%} {r['update']:>7.1%} {load_before:>11.2f} "
+              f"{os.getloadavg()[0]:>10.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()
