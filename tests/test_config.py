@@ -1,4 +1,5 @@
 """The Hydra config tree composes, and bad overrides fail clearly before anything is simulated."""
+import json
 import os
 import subprocess
 import sys
@@ -70,3 +71,15 @@ def test_cli_help_and_cfg_job():
     assert "num_envs: 3" in out.stdout and "mimickit.agents.awr" in out.stdout
     bad = run_cli("env.episode_lenght=3", "--cfg", "job")
     assert bad.returncode != 0 and "episode_lenght" in bad.stderr
+
+
+def test_multirun_with_the_basic_launcher(tmp_path):
+    out = run_cli(
+        "-m", "motion=procedural_walk", "seed=0,1", "num_envs=2", "max_iters=1", "test_episodes=0",
+        "algo.steps_per_iter=4", "sim.nthread=1", f"hydra.sweep.dir={tmp_path}",
+    )
+    assert out.returncode == 0, out.stderr
+    for job in ("0", "1"):
+        metrics = json.loads((tmp_path / job / "metrics.json").read_text())
+        assert metrics["iteration"] == 1 and metrics["samples"] == 8
+    assert "seed=1" in (tmp_path / "1" / ".hydra" / "overrides.yaml").read_text()
