@@ -20,6 +20,7 @@ from mimickit.config import Mode, register_configs, validate_target
 from mimickit.loggers.base import CompositeLogger
 from mimickit.utils import distributed
 from mimickit.utils.checkpoint import load_checkpoint
+from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.preemption import PreemptionGuard, finished_training_metrics
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def _run_worker(worker: distributed.Worker, cfg: DictConfig, out_dir: str) -> di
         return run(cfg, out_dir)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     # Under `python -m mimickit.run` this file is `__main__`, and a sweep launcher (submitit) pickles `main` by
     # value together with every global it reaches (torch.backends.cudnn cannot be pickled). Going through the

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from mimickit.config import register_configs
 from mimickit.run import build_env, configure_torch, validate
 from mimickit.utils import distributed
-from mimickit.utils.paths import REPO_ROOT
+from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.seeding import seed_everything
 
 
@@ -54,7 +54,7 @@ def bench_worker(worker: distributed.Worker | None, cfg: DictConfig, warmup: int
 def run_config(args: argparse.Namespace, num_workers: int) -> dict[str, float]:
     overrides = [f"experiment={args.experiment}", f"motion={args.motion}", f"num_envs={args.num_envs}",
                  "sim.nthread=0", "test_episodes=0", *args.overrides]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     validate(cfg)
     if num_workers == 1:

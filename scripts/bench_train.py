@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 
 from mimickit.config import register_configs
 from mimickit.run import build_env, configure_torch, validate
-from mimickit.utils.paths import REPO_ROOT
+from mimickit.utils.paths import CONF_DIR
 
 
 def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
@@ -31,7 +31,7 @@ def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
         "test_episodes=0",
         *args.overrides,
     ]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     validate(cfg)
     configure_torch(cfg)

@@ -83,3 +83,12 @@ def test_multirun_with_the_basic_launcher(tmp_path):
         metrics = json.loads((tmp_path / job / "metrics.json").read_text())
         assert metrics["iteration"] == 1 and metrics["samples"] == 8
     assert "seed=1" in (tmp_path / "1" / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_console_script_works_from_any_directory(tmp_path):
+    script = Path(sys.executable).with_name("mimickit")
+    if not script.exists():
+        pytest.skip("the package is not installed with its console script")
+    out = subprocess.run([str(script), "num_envs=5", "--cfg", "job"], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "num_envs: 5" in out.stdout

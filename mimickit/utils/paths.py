@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = REPO_ROOT / "conf"  # Hydra configs; absolute, so the console script finds them from any directory
 
 
 def resolve_path(path: str | Path, what: str = "file") -> Path:
