@@ -34,16 +34,19 @@ class Engine(abc.ABC):
     dof_names: list[str]
     mjcf: str  # resolved path of the character file the engine simulates
 
-    # ---- timing ----
-    @property
-    @abc.abstractmethod
-    def sim_dt(self) -> float:
-        """Physics timestep (1 / sim_freq)."""
+    # ---- timing (backends set _sim_freq and _control_freq) ----
+    _sim_freq: int
+    _control_freq: int
 
     @property
-    @abc.abstractmethod
+    def sim_dt(self) -> float:
+        """Physics timestep (1 / sim_freq)."""
+        return 1.0 / self._sim_freq
+
+    @property
     def control_dt(self) -> float:
         """Time advanced by one `step()` (1 / control_freq)."""
+        return 1.0 / self._control_freq
 
     @property
     def substeps(self) -> int:
@@ -71,15 +74,19 @@ class Engine(abc.ABC):
             raise KeyError(f"unknown dof {name!r}; the character has dofs {self.dof_names}")
         return self.dof_names.index(name)
 
-    @property
-    @abc.abstractmethod
-    def dof_limits(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(low, high), each (num_dofs,)."""
+    # ---- limits (backends set _dof_limits and _torque_limits, on `device`) ----
+    _dof_limits: tuple[torch.Tensor, torch.Tensor]
+    _torque_limits: torch.Tensor
 
     @property
-    @abc.abstractmethod
+    def dof_limits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(low, high), each (num_dofs,)."""
+        return self._dof_limits
+
+    @property
     def torque_limits(self) -> torch.Tensor:
         """(num_dofs,) maximum absolute joint torque."""
+        return self._torque_limits
 
     # ---- state ----
     @abc.abstractmethod

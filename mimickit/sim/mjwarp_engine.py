@@ -212,23 +212,6 @@ class MjwarpEngine(Engine):
             self._step_graph, self._refresh_graph = self._capture(self._advance), self._capture(self._refresh)
         self._write_default_state_all()
 
-    # ---- timing and limits ----
-    @property
-    def sim_dt(self) -> float:
-        return 1.0 / self._sim_freq
-
-    @property
-    def control_dt(self) -> float:
-        return 1.0 / self._control_freq
-
-    @property
-    def dof_limits(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._dof_limits
-
-    @property
-    def torque_limits(self) -> torch.Tensor:
-        return self._torque_limits
-
     @property
     def num_unstable_resets(self) -> int:
         """Running total of diverged worlds reset by the engine (reading it waits for the GPU)."""

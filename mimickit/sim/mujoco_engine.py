@@ -107,23 +107,6 @@ class MujocoEngine(Engine):
         self._torque_limits = self._to_device(self.character.torque_limit)
         self._write_default_state(np.arange(num_envs))
 
-    # ---- timing and limits ----
-    @property
-    def sim_dt(self) -> float:
-        return 1.0 / self._sim_freq
-
-    @property
-    def control_dt(self) -> float:
-        return 1.0 / self._control_freq
-
-    @property
-    def dof_limits(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._dof_limits
-
-    @property
-    def torque_limits(self) -> torch.Tensor:
-        return self._torque_limits
-
     # ---- state getters: each MuJoCo array is converted once per step/set_state, on first use ----
     def root_pos(self) -> torch.Tensor:
         return self._field("qpos")[:, 0:3]

@@ -158,13 +158,16 @@ def test_gravity_only_trajectory_matches_plain_mujoco(make_engine):
     engine.set_state(torch.arange(2, device=engine.device), **_to(engine, state))
     model = build_character(engine_mjcf(engine), control_mode="none").model
     data = _reference_data(model, state, 1)
-    num_steps = round(1.0 / engine.control_dt)  # long enough to hit the floor
+    # float64 engines follow the reference through the landing; a float32 engine's rounding grows chaotically once
+    # a limp body hits the floor, so it is compared while still in the air
+    float64 = isinstance(engine, MujocoEngine)
+    num_steps = round((1.0 if float64 else 0.2) / engine.control_dt)
     _step(engine, torch.zeros(2, engine.num_dofs, device=engine.device), steps=num_steps)
     mujoco.mj_step(model, data, nstep=num_steps * engine.substeps)
-    assert data.qpos[2] < 0.5  # it landed
-    np.testing.assert_allclose(engine.root_pos()[1].cpu().numpy(), data.qpos[0:3], atol=_tol(engine, 1e-4, 2e-3))
-    np.testing.assert_allclose(engine.dof_pos()[1].cpu().numpy(), data.qpos[7:], atol=_tol(engine, 1e-4, 1e-2))
-    np.testing.assert_allclose(engine.dof_vel()[1].cpu().numpy(), data.qvel[6:], atol=_tol(engine, 1e-3, 0.1))
+    assert (data.qpos[2] < 0.5) == float64  # landed, or still in the air
+    np.testing.assert_allclose(engine.root_pos()[1].cpu().numpy(), data.qpos[0:3], atol=1e-4)
+    np.testing.assert_allclose(engine.dof_pos()[1].cpu().numpy(), data.qpos[7:], atol=1e-4)
+    np.testing.assert_allclose(engine.dof_vel()[1].cpu().numpy(), data.qvel[6:], atol=1e-3)
 
 
 @pytest.mark.parametrize("character", ["humanoid_xml", "reference_xml"])
