@@ -35,12 +35,12 @@ PENDULUM_PPO = [
 ]
 
 
-def pendulum_agent(out_dir, num_envs, seed, overrides=(), env_kwargs=SWING_UP):
+def pendulum_agent(out_dir, num_envs, seed, overrides=(), env_kwargs=SWING_UP, device="cpu"):
     """A PPO agent on the pendulum (default: the swing-up task), built like run.py builds agents."""
     cfg = compose_run_config([*PENDULUM_PPO, *overrides])
     seed_everything(seed)
-    env = PendulumEnv(num_envs=num_envs, **env_kwargs)
-    return instantiate(cfg.algo, env=env, logger=RecordingLogger(), out_dir=str(out_dir), device="cpu")
+    env = PendulumEnv(num_envs=num_envs, device=device, **env_kwargs)
+    return instantiate(cfg.algo, env=env, logger=RecordingLogger(), out_dir=str(out_dir), device=device)
 
 
 def state_checksum(agent) -> str:
@@ -69,14 +69,15 @@ def _group(worker):
 def train_pendulum(worker, out_root, num_envs, max_iters, overrides=(), seed=0, test_episodes=32,
                    env_kwargs=SWING_UP):
     """PPO on the pendulum with `num_envs` envs and `test_episodes` in total, split over the workers (`worker`
-    None: one process), each writing into out_root/rank<r>; returns every rank's checksum, records, metrics and
-    files."""
+    None: one process, on the CPU), each writing into out_root/rank<r>; returns every rank's checksum, records,
+    metrics and files."""
     torch.set_num_threads(1)
     with _group(worker):
         rank, world_size = distributed.get_rank(), distributed.get_world_size()
         out_dir = Path(out_root) / f"rank{rank}"
         overrides = [*overrides, f"algo.test_episodes={math.ceil(test_episodes / world_size)}"]
-        agent = pendulum_agent(out_dir, num_envs // world_size, worker_seed(seed, rank), overrides, env_kwargs)
+        agent = pendulum_agent(out_dir, num_envs // world_size, worker_seed(seed, rank), overrides, env_kwargs,
+                               device=worker.device if worker is not None else "cpu")
         metrics = agent.train(max_iters=max_iters)
         files = sorted(os.listdir(out_dir)) if out_dir.is_dir() else []
         return _gather(dict(checksum=state_checksum(agent), records=agent.logger.records,
