@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import os
 import tempfile
-import time
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -26,6 +25,8 @@ from mimickit.run import build_env, configure_torch, validate
 from mimickit.utils import distributed
 from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.seeding import seed_everything
+
+from bench_train import time_training  # scripts/ is on sys.path when a script runs
 
 
 def bench_worker(worker: distributed.Worker | None, cfg: DictConfig, warmup: int, iters: int) -> dict[str, float]:
@@ -39,16 +40,7 @@ def bench_worker(worker: distributed.Worker | None, cfg: DictConfig, warmup: int
         env = build_env(cfg)
         with tempfile.TemporaryDirectory() as out_dir:
             agent = instantiate(cfg.algo, env=env, logger=None, out_dir=out_dir, device=cfg.device)
-            agent.train(max_iters=warmup)
-            sums = {"env": 0.0, "policy": 0.0, "update": 0.0}
-            start = time.perf_counter()
-            for _ in range(iters):
-                stats = agent._train_iteration()
-                for key in sums:
-                    sums[key] += stats[f"time/{key}_s"]
-            total = time.perf_counter() - start
-        samples = iters * agent.storage.num_samples * agent.world_size
-        return {"samples_per_s": samples / total, "total_s": total, **{k: v / total for k, v in sums.items()}}
+            return time_training(agent, warmup, iters)
 
 
 def run_config(args: argparse.Namespace, num_workers: int) -> dict[str, float]:

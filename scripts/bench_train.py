@@ -38,19 +38,23 @@ def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
     env = build_env(cfg)
     with tempfile.TemporaryDirectory() as out_dir:
         agent = instantiate(cfg.algo, env=env, logger=None, out_dir=out_dir, device=cfg.device)
-        agent.train(max_iters=args.warmup)
-        sums = {"env": 0.0, "policy": 0.0, "update": 0.0}
-        samples = 0
-        start = time.perf_counter()
-        for _ in range(args.iters):
-            stats = agent._train_iteration()
-            sums["env"] += stats["time/env_s"]
-            sums["policy"] += stats["time/policy_s"]
-            sums["update"] += stats["time/update_s"]
-            samples += agent.storage.num_samples
-        if agent.device.type == "cuda":
-            torch.cuda.synchronize()
-        total = time.perf_counter() - start
+        return time_training(agent, args.warmup, args.iters)
+
+
+def time_training(agent, warmup: int, iters: int) -> dict[str, float]:
+    """samples/s over `iters` iterations after `warmup` ones, and the share of env, policy and update time
+    (samples of every worker when the agent is distributed)."""
+    agent.train(max_iters=warmup)
+    sums = {"env": 0.0, "policy": 0.0, "update": 0.0}
+    start = time.perf_counter()
+    for _ in range(iters):
+        stats = agent._train_iteration()
+        for key in sums:
+            sums[key] += stats[f"time/{key}_s"]
+    if agent.device.type == "cuda":
+        torch.cuda.synchronize()
+    total = time.perf_counter() - start
+    samples = iters * agent.storage.num_samples * agent.world_size
     return {"samples_per_s": samples / total, "total_s": total, **{k: v / total for k, v in sums.items()}}
 
 
