@@ -79,14 +79,22 @@ class CharEnv(BaseEnv, abc.ABC):
         return self._obs.shape[-1]
 
     def reset(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if env_ids is None:
+        """Re-initialise the listed envs; only their rows of the observation are recomputed."""
+        if env_ids is None or self._obs is None:
             env_ids = torch.arange(self.num_envs, device=self.device)
-        if env_ids.numel() > 0:
-            self.episode_step[env_ids] = 0
-            self.done[env_ids] = DoneFlags.NULL
-            self._reset_char(env_ids)
-        self._obs = self._compute_obs()
+            self._reset_envs(env_ids)
+            self._obs = self._compute_obs()
+        elif env_ids.numel() > 0:
+            self._reset_envs(env_ids)
+            obs = self._obs.clone()  # the caller may still hold the previous observation
+            obs[env_ids] = self._compute_obs(env_ids)
+            self._obs = obs
         return self._obs
+
+    def _reset_envs(self, env_ids: torch.Tensor) -> None:
+        self.episode_step[env_ids] = 0
+        self.done[env_ids] = DoneFlags.NULL
+        self._reset_char(env_ids)
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         self.engine.set_actions(self.actions_to_targets(actions))
@@ -113,9 +121,16 @@ class CharEnv(BaseEnv, abc.ABC):
             self.num_unstable_resets += int(ids.numel())
         return mask
 
-    def _char_obs(self) -> torch.Tensor:
+    def _char_obs(self, env_ids: torch.Tensor | slice) -> torch.Tensor:
         e = self.engine
-        return compute_char_obs(e.root_pos(), e.root_rot(), e.body_pos(), e.body_rot(), e.body_lin_vel(), e.body_ang_vel())
+        return compute_char_obs(
+            e.root_pos()[env_ids],
+            e.root_rot()[env_ids],
+            e.body_pos()[env_ids],
+            e.body_rot()[env_ids],
+            e.body_lin_vel()[env_ids],
+            e.body_ang_vel()[env_ids],
+        )
 
     def _compute_done(self, unstable: torch.Tensor) -> torch.Tensor:
         failed = unstable | self._compute_failure() if self.enable_early_termination else unstable
@@ -137,7 +152,8 @@ class CharEnv(BaseEnv, abc.ABC):
     def _reset_char(self, env_ids: torch.Tensor) -> None: ...
 
     @abc.abstractmethod
-    def _compute_obs(self) -> torch.Tensor: ...
+    def _compute_obs(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Observations of the listed envs (all when None)."""
 
     @abc.abstractmethod
     def _compute_reward(self) -> torch.Tensor: ...

@@ -73,28 +73,26 @@ class DeepMimicEnv(CharEnv):
         self.engine.set_state(
             env_ids, ref.root_pos, ref.root_rot, ref.dof_pos, ref.root_lin_vel, ref.root_ang_vel, ref.dof_vel
         )
-        self._ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
 
     def _post_physics_step(self) -> None:
         self._ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
 
     # ---- observation ----
-    def _compute_obs(self) -> torch.Tensor:
+    def _compute_obs(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
         e = self.engine
-        steps = self.tar_obs_steps.numel()
-        ids = self.motion_ids.unsqueeze(1).expand(-1, steps).reshape(-1)
-        times = (self._motion_time().unsqueeze(1) + self.tar_obs_steps * self.dt).reshape(-1)
-        tar = self.motion_lib.calc_motion_frame(ids, times)
-        b = e.num_bodies
-        tar_obs = compute_target_obs(
-            e.root_pos(),
-            e.root_rot(),
-            tar.body_pos.reshape(self.num_envs, steps, b, 3),
-            tar.body_rot.reshape(self.num_envs, steps, b, 4),
+        rows = slice(None) if env_ids is None else env_ids
+        motion_ids, motion_time = self.motion_ids[rows], self._motion_time()[rows]
+        n, steps, b = motion_ids.shape[0], self.tar_obs_steps.numel(), e.num_bodies
+        tar = self.motion_lib.calc_motion_frame(
+            motion_ids.unsqueeze(1).expand(-1, steps).reshape(-1),
+            (motion_time.unsqueeze(1) + self.tar_obs_steps * self.dt).reshape(-1),
         )
-        parts = [self._char_obs(), tar_obs]
+        tar_obs = compute_target_obs(
+            e.root_pos()[rows], e.root_rot()[rows], tar.body_pos.reshape(n, steps, b, 3), tar.body_rot.reshape(n, steps, b, 4)
+        )
+        parts = [self._char_obs(rows), tar_obs]
         if self.enable_phase_obs:
-            phase = self._motion_time() / self.motion_lib.get_motion_length(self.motion_ids)
+            phase = motion_time / self.motion_lib.get_motion_length(motion_ids)
             parts.append(compute_phase_obs(torch.remainder(phase, 1.0)))
         return torch.cat(parts, dim=-1)
 

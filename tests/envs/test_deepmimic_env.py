@@ -104,3 +104,16 @@ def test_short_training_raises_episode_length_and_imitation_return(tmp_path):
     for key in ("train/episode_length", "train/return"):
         early, late = log[key][:2].mean(), log[key][-2:].mean()
         assert late > 1.15 * early, (key, log[key])
+
+
+def test_partial_reset_updates_only_the_reset_rows():
+    env = make_env("num_envs=6")
+    env.reset()
+    stepped, _, _, _ = env.step(reference_actions(env))
+    ids = torch.tensor([1, 4])
+    obs = env.reset(ids)
+    torch.testing.assert_close(obs, env._compute_obs())  # the same as recomputing every row
+    keep = torch.tensor([0, 2, 3, 5])
+    torch.testing.assert_close(obs[keep], stepped[keep])
+    assert not torch.allclose(obs[ids], stepped[ids])
+    assert (env.episode_step[ids] == 0).all() and (env.episode_step[keep] == 1).all()
