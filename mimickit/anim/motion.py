@@ -6,7 +6,6 @@ unpickler that refuses every class except numpy arrays, so loading a file never 
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import tempfile
@@ -16,20 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from mimickit.utils.safe_pickle import RefusedGlobalError, restricted_loads
+
 ROOT_POS_DIM = 3
 ROOT_ROT_DIM = 3
 ROOT_DIM = ROOT_POS_DIM + ROOT_ROT_DIM
 REQUIRED_KEYS = ("loop_mode", "fps", "frames")
-
-# numpy arrays and scalars may appear inside values; nothing else is ever constructed.
-_ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "scalar"),
-}
+_REFUSAL = (
+    "a motion clip must be a plain dict of lists/numbers "
+    "(older MimicKit archives pickled Motion objects; re-save them with Motion.save)"
+)
 
 
 class LoopMode(IntEnum):
@@ -101,8 +96,8 @@ def load_motion(path: str | os.PathLike, frame_dim: int | None = None) -> Motion
     if not path.is_file():
         raise FileNotFoundError(f"motion file not found: {path}")
     try:
-        data = _SafeUnpickler(io.BytesIO(path.read_bytes())).load()
-    except MotionFormatError as e:
+        data = restricted_loads(path.read_bytes(), refusal=_REFUSAL)
+    except RefusedGlobalError as e:
         raise MotionFormatError(f"{path}: {e}") from None
     except Exception as e:
         raise MotionFormatError(f"{path}: not a readable motion pickle ({type(e).__name__}: {e})") from e
@@ -126,16 +121,6 @@ def motion_from_dict(data: object, frame_dim: int | None = None, source: str = "
             f"{expected_frame_dim_text(frame_dim)}"
         )
     return motion
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise MotionFormatError(
-            f"refusing to unpickle {module}.{name}: a motion clip must be a plain dict of lists/numbers "
-            "(older MimicKit archives pickled Motion objects; re-save them with Motion.save)"
-        )
 
 
 def _check_fps(fps: object) -> float:

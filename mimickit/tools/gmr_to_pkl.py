@@ -13,7 +13,6 @@ CLI: `python -m mimickit.tools.gmr_to_pkl MOTION.pkl OUT.pkl --mjcf ROBOT.xml [-
 from __future__ import annotations
 
 import argparse
-import io
 import pickle
 from pathlib import Path
 from typing import Literal
@@ -25,32 +24,16 @@ from mimickit.anim import rotations as rot
 from mimickit.anim.motion import LoopMode, Motion
 from mimickit.anim.kinematics import KinematicCharacter
 from mimickit.tools import DEFAULT_HUMANOID_MJCF
+from mimickit.utils.safe_pickle import restricted_loads
 
 REQUIRED_KEYS = ("fps", "root_pos", "root_rot", "dof_pos")
-
-_ALLOWED_GLOBALS = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: a GMR motion holds only numpy arrays")
-
 
 def load_gmr_pickle(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"GMR motion not found: {path}")
     try:
-        data = _RestrictedUnpickler(io.BytesIO(path.read_bytes())).load()
+        data = restricted_loads(path.read_bytes(), refusal="a GMR motion holds only numpy arrays")
     except pickle.UnpicklingError as e:
         raise ValueError(f"{path}: {e}") from None
     if not isinstance(data, dict):

@@ -25,24 +25,9 @@ from mimickit.anim.kinematics import KinematicCharacter
 from mimickit.tools import DEFAULT_HUMANOID_MJCF
 from mimickit.tools.deepmimic_to_pkl import HUMANOID_REST_OFFSETS
 from mimickit.tools.retarget import SourcePoses, poses_to_frames
+from mimickit.utils.safe_pickle import NUMPY_GLOBALS, ORDERED_DICT, RestrictedUnpickler
 
-_ALLOWED_GLOBALS = {
-    ("collections", "OrderedDict"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: not part of a poselib SkeletonMotion")
 
 
 def load_skeleton_motion(path: str | Path) -> dict:
@@ -61,7 +46,7 @@ def load_skeleton_motion(path: str | Path) -> dict:
             raise ValueError(f"{path}: not a readable .npy file: {e}") from None
         if not dtype.hasobject:
             raise ValueError(f"{path}: holds a plain {dtype} array, not a pickled SkeletonMotion")
-        array = _RestrictedUnpickler(f).load()
+        array = RestrictedUnpickler(f, NUMPY_GLOBALS | ORDERED_DICT, "not part of a poselib SkeletonMotion").load()
     data = array.item() if isinstance(array, np.ndarray) and array.shape == () else array
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a SkeletonMotion dict, got {type(data).__name__}")
