@@ -24,8 +24,8 @@ import torch
 import warp as wp
 
 from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate_inverse, quat_to_wxyz
-from mimickit.sim.character import Character, build_character, resolve_asset_path
-from mimickit.sim.engine import ControlMode, Engine
+from mimickit.sim.character_engine import CharacterEngine
+from mimickit.sim.engine import ControlMode
 from mimickit.sim.mujoco_engine import compute_body_lin_vel, compute_root_ang_vel_world
 
 # Overflows that drop contacts or constraint rows, i.e. silently wrong physics. Solver iteration limits are not here:
@@ -112,7 +112,7 @@ def _reset_diverged_worlds(
             cfrc_ext[world, b] = wp.spatial_vector()
 
 
-class MjwarpEngine(Engine):
+class MjwarpEngine(CharacterEngine):
     """`num_envs` copies of one character on a CUDA GPU. See `mimickit.sim.engine.Engine` for the conventions.
 
     Getters return fresh tensors (a snapshot of the state, like the CPU engine), computed once per step on first use.
@@ -152,30 +152,13 @@ class MjwarpEngine(Engine):
             njmax: constraint rows allocated per world (a hard per-world cap); None derives it from the model.
             graph: replay `step()` as a captured CUDA graph (False, or a CPU device, launches every kernel from Python).
         """
-        if num_envs <= 0:
-            raise ValueError(f"num_envs must be positive, got {num_envs}")
-        if control_freq <= 0 or sim_freq % control_freq != 0:
-            raise ValueError(f"control_freq ({control_freq}) must be positive and divide sim_freq ({sim_freq})")
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r}: torch sees no CUDA device")
-        if self.device.type not in ("cuda", "cpu"):
+        if torch.device(device).type not in ("cuda", "cpu"):
             raise ValueError(f"device must be a CUDA device (or 'cpu' for slow tests), got {device!r}")
-        self.num_envs = num_envs
-        self.control_mode = ControlMode(control_mode)
-        self._sim_freq = sim_freq
-        self._control_freq = control_freq
-        self.mjcf = str(resolve_asset_path(mjcf))
-        self.character: Character = build_character(
-            self.mjcf,
-            sim_freq=sim_freq,
-            control_mode=self.control_mode,
-            self_collision=self_collision,
-            passive_damping_frac=passive_damping_frac,
+        super().__init__(
+            mjcf, num_envs, device, sim_freq, control_freq, control_mode, self_collision, passive_damping_frac
         )
-        self.mj_model = self.character.model
-        self.dof_names = list(self.character.dof_names)
-        self.body_names = list(self.character.body_names)
         default_nconmax, default_njmax = compute_contact_capacity(self.mj_model)
         self.nconmax = default_nconmax if nconmax is None else nconmax
         self.njmax = default_njmax if njmax is None else njmax

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
-from mimickit.sim.character import Character, build_character, resolve_asset_path
-from mimickit.sim.engine import ControlMode, Engine
+from mimickit.sim.character_engine import CharacterEngine
+from mimickit.sim.engine import ControlMode
 
 _DIVERGENCE_WARNINGS = np.array([int(getattr(mujoco.mjtWarning, f"mjWARN_BAD{x}")) for x in ("QPOS", "QVEL", "QACC")])
 _WARNING_COUNT = 1  # column of MjData.warning holding the number of occurrences
@@ -40,7 +40,7 @@ def compute_diverged(qpos: np.ndarray, qvel: np.ndarray, warnings: np.ndarray, m
     return warned | ~finite | (np.abs(np.nan_to_num(qvel)).max(axis=1) > max_abs_qvel)
 
 
-class MujocoEngine(Engine):
+class MujocoEngine(CharacterEngine):
     """`num_envs` copies of one character on the CPU. See `mimickit.sim.engine.Engine` for the conventions."""
 
     # No physical motion of the character reaches this (PD stress tests peak near 40 rad/s); beyond it, it diverged.
@@ -71,26 +71,9 @@ class MujocoEngine(Engine):
                 torque-saturated servos from chattering (see `build_character`).
             nthread: Batch threads, the caller's included; 0 uses every CPU.
         """
-        if num_envs <= 0:
-            raise ValueError(f"num_envs must be positive, got {num_envs}")
-        if control_freq <= 0 or sim_freq % control_freq != 0:
-            raise ValueError(f"control_freq ({control_freq}) must be positive and divide sim_freq ({sim_freq})")
-        self.num_envs = num_envs
-        self.device = torch.device(device)
-        self.control_mode = ControlMode(control_mode)
-        self._sim_freq = sim_freq
-        self._control_freq = control_freq
-        self.mjcf = str(resolve_asset_path(mjcf))
-        self.character: Character = build_character(
-            self.mjcf,
-            sim_freq=sim_freq,
-            control_mode=self.control_mode,
-            self_collision=self_collision,
-            passive_damping_frac=passive_damping_frac,
+        super().__init__(
+            mjcf, num_envs, device, sim_freq, control_freq, control_mode, self_collision, passive_damping_frac
         )
-        self.mj_model = self.character.model
-        self.dof_names = list(self.character.dof_names)
-        self.body_names = list(self.character.body_names)
         self.num_unstable_resets = 0
 
         self._batch = mujoco.batch.Batch(self.mj_model, nsim=num_envs, nthread=nthread)
