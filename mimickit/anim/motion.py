@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
 
+from mimickit.utils.checkpoint import atomic_write
 from mimickit.utils.safe_pickle import RefusedGlobalError, restricted_loads
 
 ROOT_POS_DIM = 3
@@ -71,19 +71,7 @@ class Motion:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically: a reader never sees a half-written clip."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(self.to_dict(), f, protocol=pickle.HIGHEST_PROTOCOL)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(path, lambda f: pickle.dump(self.to_dict(), f, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def expected_frame_dim_text(frame_dim: int) -> str:
