@@ -22,6 +22,7 @@ from mimickit.utils import distributed
 from mimickit.utils.checkpoint import load_checkpoint
 from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.preemption import PreemptionGuard, finished_training_metrics
+from mimickit.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -50,8 +51,6 @@ def build_env(cfg: DictConfig):
 
 def run(cfg: DictConfig, out_dir: str) -> dict:
     """Build every object from `cfg` and run `cfg.mode`; returns the run's final metrics."""
-    from mimickit.utils.seeding import seed_everything
-
     if cfg.mode == Mode.train:
         finished = finished_training_metrics(os.path.join(out_dir, "metrics.json"), cfg.max_iters)
         if finished is not None:  # a requeued job that had already finished
@@ -62,7 +61,7 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
     seed_everything(cfg.seed)
     env = build_env(cfg)
     if cfg.mode == Mode.play:
-        from mimickit.envs.view_motion_env import play
+        from mimickit.envs.view_motion_env import play  # rendering stays out of training processes
 
         return play(env, out_dir=out_dir, visualize=cfg.visualize, video=cfg.video, num_steps=cfg.video_steps)
 
