@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 register_configs()
 
 BUILT_GROUPS = ("sim", "motion", "env", "algo", "logger")
+SUMMARY_KEYS = ("return", "train/return", "train/episode_length", "test/episode_length", "samples")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -88,7 +89,11 @@ def train(agent, cfg: DictConfig) -> dict:
         iteration = load_checkpoint(agent.checkpoint_path)["iteration"]
         log.info("resuming from %s at iteration %d", agent.checkpoint_path, iteration)
     with PreemptionGuard():
-        return agent.train(max_iters=cfg.max_iters, resume=cfg.resume or has_checkpoint)
+        metrics = agent.train(max_iters=cfg.max_iters, resume=cfg.resume or has_checkpoint)
+    shown = {k: v for k, v in metrics.items() if k in SUMMARY_KEYS or k.endswith("tracking_error")}
+    log.info("trained %d iterations into %s: %s", metrics.get("iteration", 0), agent.out_dir,
+             " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+    return metrics
 
 
 def run_workers(cfg: DictConfig, out_dir: str) -> dict:
