@@ -1,4 +1,5 @@
-"""Time the motion library: sampling + `calc_motion_frame` for 1M queries on the CPU.
+"""Time the motion library: sampling + `calc_motion_frame` for 1M queries on the CPU (root and DoF state, and
+with every body's pose).
 
     python scripts/bench_motion.py                       # every clip in data/motions/humanoid (after `make data`)
     python scripts/bench_motion.py --motion-file data/datasets/humanoid_locomotion.yaml --batch 4096
@@ -54,7 +55,7 @@ def main() -> None:
     parser.add_argument("--num-queries", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=0, help="also time consecutive calls of this many queries")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads (default: all cores)")
     parser.add_argument("--body-vel", action="store_true", help="also blend body velocities")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -71,8 +72,11 @@ def main() -> None:
     ids = lib.sample_motions(n)
     times = lib.sample_times(ids)
     sample = best_time(lambda: lib.sample_times(lib.sample_motions(n)), args.repeats)
+    state = best_time(lambda: lib.calc_motion_frame(ids, times, with_bodies=False), args.repeats)
     calc = best_time(lambda: lib.calc_motion_frame(ids, times, with_body_vel=args.body_vel), args.repeats)
-    print(f"{n} queries in one call: sample {sample:.3f} s + calc_motion_frame {calc:.3f} s = {sample + calc:.3f} s")
+    print(f"sampling {n} (clip, time) queries: {sample:.3f} s")
+    print(f"{n} queries, root + DoF state (reference state init): sample + calc_motion_frame {sample + state:.3f} s")
+    print(f"{n} queries, with every body's pose (one call): sample + calc_motion_frame {sample + calc:.3f} s")
     if args.batch:
         batched = best_time(lambda: query(lib, n, args.batch, args.body_vel), args.repeats)
         print(f"{n} queries as calls of {args.batch}: {batched:.3f} s (sample + calc)")

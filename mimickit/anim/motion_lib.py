@@ -33,8 +33,8 @@ class MotionFrame(NamedTuple):
     root_ang_vel: torch.Tensor  # (N, 3)
     dof_pos: torch.Tensor  # (N, num_dofs) hinge angles, as an engine reports them
     dof_vel: torch.Tensor  # (N, num_dofs) hinge angle rates
-    body_pos: torch.Tensor  # (N, num_bodies, 3)
-    body_rot: torch.Tensor  # (N, num_bodies, 4)
+    body_pos: torch.Tensor | None  # (N, num_bodies, 3), unless with_bodies=False
+    body_rot: torch.Tensor | None  # (N, num_bodies, 4)
     body_lin_vel: torch.Tensor | None = None  # (N, num_bodies, 3), only when asked for (it costs ~40% more)
     body_ang_vel: torch.Tensor | None = None  # (N, num_bodies, 3)
 
@@ -125,12 +125,17 @@ class MotionLib:
 
     # ---- queries ----
     def calc_motion_frame(
-        self, motion_ids: torch.Tensor, motion_times: torch.Tensor, with_body_vel: bool = False
+        self,
+        motion_ids: torch.Tensor,
+        motion_times: torch.Tensor,
+        with_body_vel: bool = False,
+        with_bodies: bool = True,
     ) -> MotionFrame:
         """Blend the two frames around each time: lerp positions, velocities and hinge angles, slerp rotations.
 
         One row gather per query: each frame's table row holds its values, the step to the next frame and the
-        slerp terms (see `_build_query_tables`).
+        slerp terms (see `compute_query_tables`). `with_bodies=False` returns only the root and DoF state (what
+        reference state initialisation needs) from a table a third as wide.
         """
         if motion_ids.shape != motion_times.shape or motion_ids.dim() != 1:
             raise ValueError(
@@ -145,10 +150,11 @@ class MotionLib:
             self.motion_start_idx[motion_ids],
             self.is_wrapping(motion_ids),
         )
-        n, b, d = motion_ids.shape[0], self.num_bodies, self.num_dofs
+        n, d = motion_ids.shape[0], self.num_dofs
+        b = self.num_bodies if with_bodies else 1
         t = blend.unsqueeze(-1)
-        row = self._query_table[frame]
-        width = self._linear_width
+        row = (self._query_table if with_bodies else self._state_table).index_select(0, frame)  # faster than [frame]
+        width = 6 + 3 * b + 2 * d
         linear = torch.addcmul(row[:, :width], row[:, width : 2 * width], t)
         root_lin_vel, root_ang_vel, body_pos, dof_pos, dof_vel = linear.split([3, 3, 3 * b, d, d], dim=-1)
         body_pos = body_pos.view(n, b, 3)
@@ -157,9 +163,9 @@ class MotionLib:
         body_rot = compute_slerp_terms(rot0.view(n, b, 4), rot1.view(n, b, 4), angle, inv_sinc, t)
         body_lin_vel = body_ang_vel = None
         if with_body_vel:
-            vel_row = self._body_vel_table[frame]
-            vel = torch.addcmul(vel_row[:, : 6 * b], vel_row[:, 6 * b :], t)
-            body_lin_vel, body_ang_vel = (v.reshape(n, b, 3) for v in vel.split([3 * b, 3 * b], dim=-1))
+            vel_row = self._body_vel_table.index_select(0, frame)
+            vel = torch.addcmul(vel_row[:, : 6 * self.num_bodies], vel_row[:, 6 * self.num_bodies :], t)
+            body_lin_vel, body_ang_vel = (v.reshape(n, self.num_bodies, 3) for v in vel.split(2 * [3 * self.num_bodies], -1))
         return MotionFrame(
             root_pos=body_pos[:, 0],
             root_rot=body_rot[:, 0],
@@ -167,8 +173,8 @@ class MotionLib:
             root_ang_vel=root_ang_vel,
             dof_pos=dof_pos,
             dof_vel=dof_vel,
-            body_pos=body_pos,
-            body_rot=body_rot,
+            body_pos=body_pos if with_bodies else None,
+            body_rot=body_rot if with_bodies else None,
             body_lin_vel=body_lin_vel,
             body_ang_vel=body_ang_vel,
         )
@@ -243,8 +249,8 @@ class MotionLib:
         self.frame_dof_pos = to_dev(dof_pos)
         self.frame_dof_vel = to_dev(dof_vel)
         self._query_table = to_dev(query_table)
+        self._state_table = to_dev(query_table[:, root_state_columns(self.num_bodies, self.num_dofs)])
         self._body_vel_table = to_dev(body_vel_table)
-        self._linear_width = 6 + 3 * self.num_bodies + 2 * self.num_dofs
 
 
 def _upsample_factor(fps: float, min_fps: float) -> int:
@@ -282,6 +288,21 @@ def compute_query_tables(
     )
     vel = torch.cat([_flat(body_lin_vel), _flat(body_ang_vel)], -1)
     return query_table, torch.cat([vel, vel[nxt] - vel], -1)
+
+
+def root_state_columns(num_bodies: int, num_dofs: int) -> torch.Tensor:
+    """Columns of the query table that describe only the root and the DoFs, in the same layout with one body."""
+    b, d = num_bodies, num_dofs
+    width = 6 + 3 * b + 2 * d
+    values = list(range(0, 9)) + list(range(6 + 3 * b, width))  # root vels, root pos, dof pos, dof vel
+    rot = 2 * width
+    return torch.tensor(
+        values
+        + [width + c for c in values]  # their steps to the next frame
+        + list(range(rot, rot + 4))  # root rotation
+        + list(range(rot + 4 * b, rot + 4 * b + 4))  # next root rotation
+        + [rot + 8 * b, rot + 9 * b]  # root slerp angle and 1/sinc
+    )
 
 
 def compute_slerp_terms(

@@ -69,7 +69,7 @@ class DeepMimicEnv(CharEnv):
         times = self.motion_lib.sample_times(motion_ids) if self.rand_reset else torch.zeros(env_ids.numel(), device=self.device)
         self.motion_ids[env_ids] = motion_ids
         self.motion_time0[env_ids] = times
-        ref = self.motion_lib.calc_motion_frame(motion_ids, times)
+        ref = self.motion_lib.calc_motion_frame(motion_ids, times, with_bodies=False)
         self.engine.set_state(
             env_ids, ref.root_pos, ref.root_rot, ref.dof_pos, ref.root_lin_vel, ref.root_ang_vel, ref.dof_vel
         )

@@ -215,3 +215,12 @@ def test_sampling_is_reproducible_under_torch_seed(lib):
     first = lib.sample_times(lib.sample_motions(100))
     torch.manual_seed(3)
     torch.testing.assert_close(lib.sample_times(lib.sample_motions(100)), first)
+
+
+def test_root_and_dof_state_without_bodies_matches_the_full_query(lib):
+    ids = lib.sample_motions(500)
+    times = lib.sample_times(ids) * 2.5  # some past the end of the clip
+    full, state = lib.calc_motion_frame(ids, times), lib.calc_motion_frame(ids, times, with_bodies=False)
+    assert state.body_pos is None and state.body_rot is None
+    for key in ("root_pos", "root_rot", "root_lin_vel", "root_ang_vel", "dof_pos", "dof_vel"):
+        torch.testing.assert_close(getattr(state, key), getattr(full, key), rtol=0, atol=0)
