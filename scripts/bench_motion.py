@@ -51,7 +51,7 @@ def query(lib: MotionLib, n: int, batch: int, with_body_vel: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--motion-file", default=None, help="clip or dataset YAML (default: data/motions/humanoid)")
-    parser.add_argument("--mjcf", default=str(REPO_ROOT / "data/assets/humanoid/humanoid.xml"))
+    parser.add_argument("--mjcf", default=str(REPO_ROOT / "data/assets/humanoid/capsule_humanoid.xml"))
     parser.add_argument("--num-queries", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=0, help="also time consecutive calls of this many queries")
     parser.add_argument("--repeats", type=int, default=3)

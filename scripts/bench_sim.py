@@ -23,7 +23,7 @@ import torch
 from mimickit.sim.character import build_character
 from mimickit.sim.registry import ENGINES, get_engine_class
 
-MJCF = "data/assets/humanoid/humanoid.xml"
+MJCF = "data/assets/humanoid/capsule_humanoid.xml"
 RESTAND_STEPS = 90
 WARMUP_STEPS = 30  # GPU: first graph replays and allocations stay out of the timings
 

@@ -7,7 +7,7 @@ Everything is a smooth periodic function of time; the root height puts the lowes
 geometry exactly on the ground (z = 0) in every frame. Made from scratch, so it can be committed and used for
 smoke runs and CI without any mocap data.
 
-    python scripts/make_procedural_motion.py [--mjcf data/assets/humanoid/humanoid.xml] [--out PATH]
+    python scripts/make_procedural_motion.py [--mjcf data/assets/humanoid/capsule_humanoid.xml] [--out PATH]
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ timeout 330 python3 - <<'PY' 2>&1 | grep -v "^Module " | tee "$out/smoke.log"
 import time, torch
 from mimickit.sim.mjwarp_engine import MjwarpEngine
 start = time.perf_counter()
-engine = MjwarpEngine(mjcf="data/assets/humanoid/humanoid.xml", num_envs=16, device="cuda")
+engine = MjwarpEngine(mjcf="data/assets/humanoid/capsule_humanoid.xml", num_envs=16, device="cuda")
 print(f"first build (compiles kernels, captures graphs): {time.perf_counter() - start:.1f} s; "
       f"nconmax {engine.nconmax} njmax {engine.njmax}")
 for _ in range(30):

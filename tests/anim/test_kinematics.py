@@ -11,7 +11,7 @@ from mimickit.anim.kinematics import JointType, KinematicCharacter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("MIMICKIT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-PROJECT_MJCF = REPO_ROOT / "data" / "assets" / "humanoid" / "humanoid.xml"
+PROJECT_MJCF = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
 HUMANOID_MJCF = PROJECT_MJCF if PROJECT_MJCF.is_file() else SHARED_DATA / "humanoid" / "humanoid.xml"
 
 pytestmark = pytest.mark.skipif(not HUMANOID_MJCF.is_file(), reason="no humanoid MJCF found")

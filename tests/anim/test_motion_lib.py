@@ -13,7 +13,7 @@ from mimickit.anim.motion_lib import MotionLib, load_motion_entries
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("MIMICKIT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 PKL_DIR = SHARED_DATA / "motions" / "mimickit_pkl" / "humanoid"
-PROJECT_MJCF = REPO_ROOT / "data" / "assets" / "humanoid" / "humanoid.xml"
+PROJECT_MJCF = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
 HUMANOID_MJCF = PROJECT_MJCF if PROJECT_MJCF.is_file() else SHARED_DATA / "humanoid" / "humanoid.xml"
 
 pytestmark = pytest.mark.skipif(not HUMANOID_MJCF.is_file(), reason="no humanoid MJCF found")

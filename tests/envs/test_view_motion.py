@@ -20,7 +20,7 @@ from mimickit.utils import video
 from mimickit.utils.video import VideoRecorder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "humanoid.xml"
+HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
 SMALL = {"width": 160, "height": 120}
 # A pixel "differs" past this many levels on some channel (well above h264 noise).
 PIXEL_TOLERANCE = 40

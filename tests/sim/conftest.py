@@ -11,7 +11,7 @@ import torch
 from mimickit.sim.registry import get_engine_class
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "humanoid.xml"
+HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
 SHARED_DATA = Path(os.environ.get("MIMICKIT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 REFERENCE_XML = SHARED_DATA / "humanoid" / "humanoid.xml"  # MimicKit's file: hip actuators listed x, z, y
 

@@ -91,7 +91,7 @@ def test_default_pose_stands_just_above_the_floor(humanoid_xml):
 
 def test_resolves_paths_relative_to_the_repository(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    assert resolve_asset_path("data/assets/humanoid/humanoid.xml").is_file()
+    assert resolve_asset_path("data/assets/humanoid/capsule_humanoid.xml").is_file()
 
 
 def test_missing_file_lists_the_paths_tried(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ import yaml
 from mimickit.sim.registry import get_engine_class
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HUMANOID_XML = str(REPO_ROOT / "data" / "assets" / "humanoid" / "humanoid.xml")
+HUMANOID_XML = str(REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml")
 GPU_DEVICE = os.environ.get("MIMICKIT_MJWARP_DEVICE", "cuda")
 GRAVITY = 9.81
 
