@@ -1,14 +1,33 @@
-"""What the MuJoCo-based backends share: validated run keys and the character model they simulate."""
+"""What the MuJoCo-based backends share: validated run keys, the character model, and the state getters."""
 from __future__ import annotations
+
+import abc
+from collections.abc import Callable
 
 import torch
 
+from mimickit.anim.rotations import quat_from_wxyz, quat_rotate
 from mimickit.sim.character import Character, build_character, resolve_asset_path
 from mimickit.sim.engine import ControlMode, Engine
 
 
+def compute_body_lin_vel(cvel: torch.Tensor, body_pos: torch.Tensor, root_com: torch.Tensor) -> torch.Tensor:
+    """World-frame linear velocity of body-frame origins from MuJoCo's `cvel`.
+
+    `cvel` is (angular, linear) velocity, world-oriented, about the subtree centre of mass of the body's root
+    (`subtree_com[body_rootid]`); shifting the reference point to the body origin adds omega x r.
+    """
+    return cvel[..., 3:6] + torch.cross(cvel[..., 0:3], body_pos - root_com, dim=-1)
+
+
+def compute_root_ang_vel_world(root_rot: torch.Tensor, local_ang_vel: torch.Tensor) -> torch.Tensor:
+    """MuJoCo's free joint stores angular velocity in the root's local frame; rotate it to the world frame."""
+    return quat_rotate(root_rot, local_ang_vel)
+
+
 class CharacterEngine(Engine):
-    """Builds `self.character` (the MuJoCo model of one world) and the name/timing fields of the contract."""
+    """Builds `self.character` (the MuJoCo model of one world) and the name/timing fields of the contract, and
+    reads the state getters off MuJoCo's data fields (`_field`), each converted once per step or reset."""
 
     def __init__(
         self,
@@ -41,3 +60,58 @@ class CharacterEngine(Engine):
         self.mj_model = self.character.model
         self.dof_names = list(self.character.dof_names)
         self.body_names = list(self.character.body_names)
+        self._body_root_ids = torch.as_tensor(self.character.model.body_rootid[1:], device=self.device)
+        self._cache: dict[str, torch.Tensor] = {}
+
+    @abc.abstractmethod
+    def _field(self, name: str) -> torch.Tensor:
+        """(num_envs, ...) float32 copy on `device` of an MjData field (qpos, qvel, xpos, xquat, cvel, subtree_com,
+        cfrc_ext), taken once per step or reset through `_cached`."""
+
+    def _cached(self, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """`compute()` once until the state changes (backends clear `_cache` after each step and reset)."""
+        value = self._cache.get(name)
+        if value is None:
+            value = self._cache[name] = compute()
+        return value
+
+    # ---- state getters: each MuJoCo array is converted once per step/set_state, on first use ----
+    def root_pos(self) -> torch.Tensor:
+        return self._field("qpos")[:, 0:3]
+
+    def root_rot(self) -> torch.Tensor:
+        return self._cached("root_rot", lambda: quat_from_wxyz(self._field("qpos")[:, 3:7]))
+
+    def root_lin_vel(self) -> torch.Tensor:
+        return self._field("qvel")[:, 0:3]
+
+    def root_ang_vel(self) -> torch.Tensor:
+        return self._cached(
+            "root_ang_vel", lambda: compute_root_ang_vel_world(self.root_rot(), self._field("qvel")[:, 3:6])
+        )
+
+    def dof_pos(self) -> torch.Tensor:
+        return self._field("qpos")[:, 7:]
+
+    def dof_vel(self) -> torch.Tensor:
+        return self._field("qvel")[:, 6:]
+
+    def body_pos(self) -> torch.Tensor:
+        return self._field("xpos")[:, 1:]
+
+    def body_rot(self) -> torch.Tensor:
+        return self._cached("body_rot", lambda: quat_from_wxyz(self._field("xquat")[:, 1:]))
+
+    def body_lin_vel(self) -> torch.Tensor:
+        def compute() -> torch.Tensor:
+            root_com = self._field("subtree_com")[:, self._body_root_ids]
+            return compute_body_lin_vel(self._field("cvel")[:, 1:], self.body_pos(), root_com)
+
+        return self._cached("body_lin_vel", compute)
+
+    def body_ang_vel(self) -> torch.Tensor:
+        return self._field("cvel")[:, 1:, 0:3]
+
+    def contact_forces(self) -> torch.Tensor:
+        """Force part of `cfrc_ext`, computed in the last physics substep (1 / sim_freq before the state)."""
+        return self._field("cfrc_ext")[:, 1:, 3:6]

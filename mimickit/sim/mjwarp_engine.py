@@ -23,10 +23,9 @@ import numpy as np
 import torch
 import warp as wp
 
-from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate_inverse, quat_to_wxyz
+from mimickit.anim.rotations import quat_normalize, quat_rotate_inverse, quat_to_wxyz
 from mimickit.sim.character_engine import CharacterEngine
 from mimickit.sim.engine import ControlMode
-from mimickit.sim.mujoco_engine import compute_body_lin_vel, compute_root_ang_vel_world
 
 # Overflows that drop contacts or constraint rows, i.e. silently wrong physics. Solver iteration limits are not here:
 # hitting them is normal under heavy contact and only costs accuracy.
@@ -175,18 +174,16 @@ class MjwarpEngine(CharacterEngine):
         d = self._data
         self._qpos, self._qvel, self._ctrl = (wp.to_torch(a) for a in (d.qpos, d.qvel, d.ctrl))
         self._qacc_warmstart = wp.to_torch(d.qacc_warmstart)
-        self._xpos, self._xquat, self._cvel = (wp.to_torch(a) for a in (d.xpos, d.xquat, d.cvel))
-        self._subtree_com, self._cfrc_ext = wp.to_torch(d.subtree_com), wp.to_torch(d.cfrc_ext)
+        read_fields = ("qpos", "qvel", "xpos", "xquat", "cvel", "subtree_com", "cfrc_ext")
+        self._views = {name: wp.to_torch(getattr(d, name)) for name in read_fields}  # zero-copy
         self._overflow, self._diverged = wp.to_torch(d.overflow), wp.to_torch(self._diverged_wp)
         self._num_diverged = wp.to_torch(self._num_diverged_wp)
 
         self._actuator_dof_ids = torch.as_tensor(self.character.actuator_dof_ids, device=self.device)
-        self._body_root_ids = torch.as_tensor(self.mj_model.body_rootid[1:], device=self.device)
         self._default_qpos = torch.as_tensor(self.character.default_qpos, dtype=torch.float32, device=self.device)
         self._dof_limits = tuple(torch.as_tensor(x, dtype=torch.float32, device=self.device)
                                  for x in (self.character.dof_low, self.character.dof_high))
         self._torque_limits = torch.as_tensor(self.character.torque_limit, dtype=torch.float32, device=self.device)
-        self._cache: dict[str, torch.Tensor] = {}
         self._num_steps = 0
 
         self._step_graph = self._refresh_graph = None
@@ -200,43 +197,9 @@ class MjwarpEngine(CharacterEngine):
         """Running total of diverged worlds reset by the engine (reading it waits for the GPU)."""
         return int(self._num_diverged.item())
 
-    # ---- state getters (computed once per step/set_state, on first use) ----
-    def root_pos(self) -> torch.Tensor:
-        return self._cached("root_pos", lambda: self._qpos[:, 0:3].clone())
-
-    def root_rot(self) -> torch.Tensor:
-        return self._cached("root_rot", lambda: quat_from_wxyz(self._qpos[:, 3:7]))
-
-    def root_lin_vel(self) -> torch.Tensor:
-        return self._cached("root_lin_vel", lambda: self._qvel[:, 0:3].clone())
-
-    def root_ang_vel(self) -> torch.Tensor:
-        return self._cached("root_ang_vel", lambda: compute_root_ang_vel_world(self.root_rot(), self._qvel[:, 3:6]))
-
-    def dof_pos(self) -> torch.Tensor:
-        return self._cached("dof_pos", lambda: self._qpos[:, 7:].clone())
-
-    def dof_vel(self) -> torch.Tensor:
-        return self._cached("dof_vel", lambda: self._qvel[:, 6:].clone())
-
-    def body_pos(self) -> torch.Tensor:
-        return self._cached("body_pos", lambda: self._xpos[:, 1:].clone())
-
-    def body_rot(self) -> torch.Tensor:
-        return self._cached("body_rot", lambda: quat_from_wxyz(self._xquat[:, 1:]))
-
-    def body_lin_vel(self) -> torch.Tensor:
-        return self._cached(
-            "body_lin_vel",
-            lambda: compute_body_lin_vel(self._cvel[:, 1:], self._xpos[:, 1:], self._subtree_com[:, self._body_root_ids]),
-        )
-
-    def body_ang_vel(self) -> torch.Tensor:
-        return self._cached("body_ang_vel", lambda: self._cvel[:, 1:, 0:3].clone())
-
-    def contact_forces(self) -> torch.Tensor:
-        """Force part of `cfrc_ext` from the last physics substep; zero for envs teleported since the last step."""
-        return self._cached("contact_forces", lambda: self._cfrc_ext[:, 1:, 3:6].clone())
+    def _field(self, name: str) -> torch.Tensor:
+        """A snapshot of a MuJoCo Warp array: the graph replay overwrites the shared memory at the next step."""
+        return self._cached(name, lambda: self._views[name].clone())
 
     # ---- writes ----
     def set_state(
@@ -367,7 +330,7 @@ class MjwarpEngine(CharacterEngine):
     def _forget_dynamics(self, ids: torch.Tensor) -> None:
         """A teleported env keeps nothing of its past: no solver warm start, no contact forces until it steps."""
         self._qacc_warmstart[ids] = 0.0
-        self._cfrc_ext[ids] = 0.0
+        self._views["cfrc_ext"][ids] = 0.0
         self._cache.clear()
 
     def _write_default_state_all(self) -> None:
@@ -380,12 +343,6 @@ class MjwarpEngine(CharacterEngine):
         self._num_diverged.zero_()
         self._forget_dynamics(torch.arange(self.num_envs, device=self.device))
         self._launch(self._refresh_graph, self._refresh)
-
-    def _cached(self, name: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
-        value = self._cache.get(name)
-        if value is None:
-            value = self._cache[name] = compute()
-        return value
 
     def _ready(self, value: torch.Tensor) -> torch.Tensor:
         return value.detach().to(self.device, torch.float32)

@@ -11,26 +11,12 @@ import mujoco.batch
 import numpy as np
 import torch
 
-from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
+from mimickit.anim.rotations import quat_normalize, quat_rotate_inverse, quat_to_wxyz
 from mimickit.sim.character_engine import CharacterEngine
 from mimickit.sim.engine import ControlMode
 
 _DIVERGENCE_WARNINGS = np.array([int(getattr(mujoco.mjtWarning, f"mjWARN_BAD{x}")) for x in ("QPOS", "QVEL", "QACC")])
 _WARNING_COUNT = 1  # column of MjData.warning holding the number of occurrences
-
-
-def compute_body_lin_vel(cvel: torch.Tensor, body_pos: torch.Tensor, root_com: torch.Tensor) -> torch.Tensor:
-    """World-frame linear velocity of body-frame origins from MuJoCo's `cvel`.
-
-    `cvel` is (angular, linear) velocity, world-oriented, about the subtree centre of mass of the body's root
-    (`subtree_com[body_rootid]`); shifting the reference point to the body origin adds omega x r.
-    """
-    return cvel[..., 3:6] + torch.cross(cvel[..., 0:3], body_pos - root_com, dim=-1)
-
-
-def compute_root_ang_vel_world(root_rot: torch.Tensor, local_ang_vel: torch.Tensor) -> torch.Tensor:
-    """MuJoCo's free joint stores angular velocity in the root's local frame; rotate it to the world frame."""
-    return quat_rotate(root_rot, local_ang_vel)
 
 
 def compute_diverged(qpos: np.ndarray, qvel: np.ndarray, warnings: np.ndarray, max_abs_qvel: float) -> np.ndarray:
@@ -82,54 +68,11 @@ class MujocoEngine(CharacterEngine):
         self._fields = {name: self._batch.bind(name) for name in read_fields}
         self._ctrl_view = torch.from_numpy(self._ctrl)  # aliases the batch's control rows
         self._actuator_dof_ids = torch.as_tensor(self.character.actuator_dof_ids, device=self.device)
-        self._body_root_ids = torch.as_tensor(self.mj_model.body_rootid[1:], device=self.device)
         self._unstable_ids: list[np.ndarray] = []
-        self._cache: dict[str, torch.Tensor] = {}
 
         self._dof_limits = (self._to_device(self.character.dof_low), self._to_device(self.character.dof_high))
         self._torque_limits = self._to_device(self.character.torque_limit)
         self._write_default_state(np.arange(num_envs))
-
-    # ---- state getters: each MuJoCo array is converted once per step/set_state, on first use ----
-    def root_pos(self) -> torch.Tensor:
-        return self._field("qpos")[:, 0:3]
-
-    def root_rot(self) -> torch.Tensor:
-        return self._cached("root_rot", lambda: quat_from_wxyz(self._field("qpos")[:, 3:7]))
-
-    def root_lin_vel(self) -> torch.Tensor:
-        return self._field("qvel")[:, 0:3]
-
-    def root_ang_vel(self) -> torch.Tensor:
-        return self._cached(
-            "root_ang_vel", lambda: compute_root_ang_vel_world(self.root_rot(), self._field("qvel")[:, 3:6])
-        )
-
-    def dof_pos(self) -> torch.Tensor:
-        return self._field("qpos")[:, 7:]
-
-    def dof_vel(self) -> torch.Tensor:
-        return self._field("qvel")[:, 6:]
-
-    def body_pos(self) -> torch.Tensor:
-        return self._field("xpos")[:, 1:]
-
-    def body_rot(self) -> torch.Tensor:
-        return self._cached("body_rot", lambda: quat_from_wxyz(self._field("xquat")[:, 1:]))
-
-    def body_lin_vel(self) -> torch.Tensor:
-        def compute() -> torch.Tensor:
-            root_com = self._field("subtree_com")[:, self._body_root_ids]
-            return compute_body_lin_vel(self._field("cvel")[:, 1:], self.body_pos(), root_com)
-
-        return self._cached("body_lin_vel", compute)
-
-    def body_ang_vel(self) -> torch.Tensor:
-        return self._field("cvel")[:, 1:, 0:3]
-
-    def contact_forces(self) -> torch.Tensor:
-        """Force part of `cfrc_ext`, computed in the last physics substep (1 / sim_freq before the state)."""
-        return self._field("cfrc_ext")[:, 1:, 3:6]
 
     # ---- writes ----
     def set_state(
@@ -211,12 +154,6 @@ class MujocoEngine(CharacterEngine):
     def _field(self, name: str) -> torch.Tensor:
         """A batch array as a float32 tensor on `device`: a copy, as MuJoCo's arrays are float64 and reused."""
         return self._cached(name, lambda: self._to_device(self._fields[name]))
-
-    def _cached(self, name: str, compute) -> torch.Tensor:
-        value = self._cache.get(name)
-        if value is None:
-            value = self._cache[name] = compute()
-        return value
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
