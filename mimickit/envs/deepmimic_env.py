@@ -58,6 +58,7 @@ class DeepMimicEnv(CharEnv):
         self.motion_time0 = torch.zeros(self.num_envs, device=self.device)
         self.reward_terms: dict[str, torch.Tensor] = {}
         self._ref = None
+        self._tracking_error: torch.Tensor | None = None  # of the last step, (N,) metres
 
     # ---- reference ----
     def _motion_time(self) -> torch.Tensor:
@@ -76,6 +77,7 @@ class DeepMimicEnv(CharEnv):
 
     def _post_physics_step(self) -> None:
         self._ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
+        self._tracking_error = rewards.compute_tracking_error(self.engine.body_pos(), self._ref.body_pos)
 
     # ---- observation ----
     def _compute_obs(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -126,13 +128,10 @@ class DeepMimicEnv(CharEnv):
         return self.reward_terms
 
     # ---- termination ----
-    def _tracking_error(self) -> torch.Tensor:
-        return rewards.compute_tracking_error(self.engine.body_pos(), self._ref.body_pos)
-
     def _compute_failure(self) -> torch.Tensor:
         failed = super()._compute_failure()
         if self.pose_termination:
-            failed = failed | (self._tracking_error() > self.pose_termination_dist)
+            failed = failed | (self._tracking_error > self.pose_termination_dist)
         return failed
 
     def _compute_done(self, unstable: torch.Tensor) -> torch.Tensor:
@@ -144,6 +143,6 @@ class DeepMimicEnv(CharEnv):
         return torch.where(clip_over & (done == DoneFlags.NULL), DoneFlags.TIME.value, done)
 
     def _compute_info(self) -> dict:
-        info = {"episode/tracking_error": self._tracking_error()}
+        info = {"episode/tracking_error": self._tracking_error}
         info.update({f"episode/reward_{k}": v for k, v in self.reward_terms.items()})
         return info
