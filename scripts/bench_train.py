@@ -20,6 +20,8 @@ from mimickit.config import register_configs
 from mimickit.run import build_env, configure_torch, validate
 from mimickit.utils.paths import CONF_DIR
 
+SECTIONS = ("env", "policy", "storage", "update")
+
 
 def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
     overrides = [
@@ -42,10 +44,11 @@ def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
 
 
 def time_training(agent, warmup: int, iters: int) -> dict[str, float]:
-    """samples/s over `iters` iterations after `warmup` ones, and the share of env, policy and update time
-    (samples of every worker when the agent is distributed)."""
+    """samples/s over `iters` iterations after `warmup` ones, and each section's share of the time (env: simulation
+    and the env's work; policy: inference; storage: rollout bookkeeping; update: returns and optimisation); on a GPU,
+    the shares are of device time (see `SectionTimer`). Samples of every worker when the agent is distributed."""
     agent.train(max_iters=warmup)
-    sums = {"env": 0.0, "policy": 0.0, "update": 0.0}
+    sums = dict.fromkeys(SECTIONS, 0.0)
     start = time.perf_counter()
     for _ in range(iters):
         stats = agent._train_iteration()
@@ -71,14 +74,12 @@ def main() -> None:
     args = parser.parse_args()
     register_configs()
 
-    print(f"{'num_envs':>9} {'samples/s':>11} {'sim+env':>8} {'policy':>8} {'update':>8} {'other':>8}")
+    print(f"{'num_envs':>9} {'samples/s':>11} {'sim+env':>8} {'policy':>8} {'storage':>8} {'update':>8} {'other':>8}")
     for num_envs in args.num_envs:
         r = bench(num_envs, args)
-        other = 1.0 - r["env"] - r["policy"] - r["update"]
-        print(
-            f"{num_envs:>9} {r['samples_per_s']:>11,.0f} {r['env']:>8.1%} {r['policy']:>8.1%} {r['update']:>8.1%} {other:>8.1%}",
-            flush=True,
-        )
+        other = 1.0 - sum(r[k] for k in SECTIONS)
+        shares = " ".join(f"{r[k]:>8.1%}" for k in SECTIONS)
+        print(f"{num_envs:>9} {r['samples_per_s']:>11,.0f} {shares} {other:>8.1%}", flush=True)
 
 
 if __name__ == "__main__":

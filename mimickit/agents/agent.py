@@ -23,7 +23,7 @@ from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
 from mimickit.agents.optim import build_optimizer
 from mimickit.agents.returns import compute_gae, compute_next_values
 from mimickit.agents.storage import Batch, RolloutStorage, Transition
-from mimickit.envs.base_env import BaseEnv, DoneFlags
+from mimickit.envs.base_env import BaseEnv
 from mimickit.loggers.base import Logger
 from mimickit.models.actor_critic import ActorCritic, DiagGaussian
 from mimickit.models.normalizer import RunningNormalizer
@@ -36,6 +36,7 @@ from mimickit.utils.checkpoint import (
     save_json,
 )
 from mimickit.utils.preemption import checkpoint_if_preempted
+from mimickit.utils.timer import SectionTimer
 
 CHECKPOINT_NAME = "model.pt"
 METRICS_NAME = "metrics.json"
@@ -264,8 +265,8 @@ class Agent(abc.ABC):
 
     # ------------------------------------------------------------------ the loop
     def _train_iteration(self) -> dict[str, torch.Tensor | float]:
-        rollout_timing = self._rollout()
-        start = time.perf_counter()
+        timer = SectionTimer(self.device)
+        self._rollout(timer)
         stats: dict[str, torch.Tensor | float] = dict(self._compute_targets())
         self.model.train()
         stats.update(_prefixed("critic/", self._run_epochs(
@@ -275,30 +276,26 @@ class Agent(abc.ABC):
         self.model.eval()
         # after the update: rollout and update saw one fixed normalisation
         self.obs_normalizer.update()
-        stats.update(rollout_timing)
-        stats["time/update_s"] = time.perf_counter() - start
+        timer.lap("update")
+        stats.update({f"time/{name}_s": seconds for name, seconds in timer.totals().items()})
         return stats
 
     @torch.no_grad()
-    def _rollout(self) -> dict[str, float]:
-        """Collect `steps_per_iter` steps of every env into the storage (no host syncs but the env's)."""
+    def _rollout(self, timer: SectionTimer) -> None:
+        """Collect `steps_per_iter` steps of every env into the storage; nothing here waits for the device."""
         self.model.eval()
         self.storage.clear()
-        policy_time = env_time = 0.0
         for _ in range(self.steps_per_iter):
-            t0 = time.perf_counter()
             step = self._act(self._obs, deterministic=False)
-            t1 = time.perf_counter()
+            timer.lap("policy")
             next_obs, reward, done, info = self.env.step(step.action)
-            t2 = time.perf_counter()
+            timer.lap("env")
             self.storage.add(Transition(self._obs, step.norm_action, step.log_prob, reward, done, next_obs))
             self.train_episodes.update(reward, done, info)
             self.obs_normalizer.record(self._obs)
-            t3 = time.perf_counter()
-            self._obs = self._reset_done_envs(next_obs, done)
-            policy_time += t1 - t0
-            env_time += (t2 - t1) + (time.perf_counter() - t3)
-        return {"time/policy_s": policy_time, "time/env_s": env_time}
+            timer.lap("storage")
+            self._obs = self.env.reset_done(done)
+            timer.lap("env")
 
     @torch.no_grad()
     def _compute_targets(self) -> dict[str, torch.Tensor]:
@@ -336,13 +333,6 @@ class Agent(abc.ABC):
         action = self._action_offset + self._action_scale * norm_action
         return PolicyStep(action=action, norm_action=norm_action, log_prob=dist.log_prob(norm_action))
 
-    def _reset_done_envs(self, next_obs: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
-        # nonzero() needs the count on the host: the one sync per step the env contract (ids) imposes on GPU
-        env_ids = (done != DoneFlags.NULL).nonzero().flatten()
-        if env_ids.numel() == 0:
-            return next_obs
-        return self.env.reset(env_ids)
-
     def _start_segment(self) -> None:
         """Reset all envs and the running episode statistics (training start, and after each output)."""
         self._obs = self.env.reset()
@@ -356,9 +346,9 @@ class Agent(abc.ABC):
         tracker = EpisodeTracker(self.env.num_envs, self.device, math.ceil(num_episodes / self.env.num_envs))
         obs = self.env.reset()
         for step in itertools.count():
-            next_obs, reward, done, info = self.env.step(self._act(obs, deterministic=True).action)
+            _, reward, done, info = self.env.step(self._act(obs, deterministic=True).action)
             tracker.update(reward, done, info)
-            obs = self._reset_done_envs(next_obs, done)
+            obs = self.env.reset_done(done)
             if step % TEST_SYNC_INTERVAL == TEST_SYNC_INTERVAL - 1 and bool(tracker.all_envs_done()):
                 break
         return _to_floats(self._episode_summary(tracker))

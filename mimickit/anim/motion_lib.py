@@ -111,8 +111,10 @@ class MotionLib:
 
     # ---- sampling ----
     def sample_motions(self, n: int) -> torch.Tensor:
-        """(n,) clip ids drawn with probability proportional to the dataset weights."""
-        return torch.multinomial(self.motion_weights, n, replacement=True)
+        """(n,) clip ids drawn with probability proportional to the dataset weights (inverse CDF of one uniform draw
+        each: no host sync, so it can run inside a CUDA graph)."""
+        u = torch.rand(n, device=self.device)
+        return torch.searchsorted(self._motion_cdf, u, right=True).clamp_(max=self.num_motions - 1)
 
     def sample_times(self, motion_ids: torch.Tensor, truncate_time: float | None = None) -> torch.Tensor:
         """Uniform times in [0, length - truncate_time] of each clip (0 where the clip is shorter)."""
@@ -236,6 +238,7 @@ class MotionLib:
             return x.to(device=self.device, dtype=torch.float32).contiguous()
 
         self.motion_weights = to_dev(torch.tensor(weights, **f64) / sum(weights))
+        self._motion_cdf = to_dev(torch.cumsum(torch.tensor(weights, **f64), 0) / sum(weights))
         self.motion_fps = to_dev(fps)
         self.motion_num_frames = num_frames.to(self.device)
         self.motion_lengths = to_dev((num_frames - 1) / fps)

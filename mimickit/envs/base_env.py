@@ -18,7 +18,7 @@ class DoneFlags(enum.IntEnum):
 
 class BaseEnv(abc.ABC):
     """Batched env. `step` does not reset finished envs: the agent reads the final observation (needed to
-    bootstrap time-outs) and then calls `reset(ids)`, which returns the fresh observations of those envs."""
+    bootstrap time-outs) and then calls `reset_done(done)`, which returns the observations with those envs' fresh."""
 
     num_envs: int
     device: torch.device
@@ -39,6 +39,12 @@ class BaseEnv(abc.ABC):
     @abc.abstractmethod
     def reset(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Reset the listed envs (all when None); return the full (num_envs, obs_dim) observation."""
+
+    def reset_done(self, done: torch.Tensor) -> torch.Tensor:
+        """Reset the envs whose `done` flag (the one `step` returned) is set; return the full observation.
+
+        Envs that can reset without the ids on the host (CharEnv) override this to avoid waiting for the device."""
+        return self.reset((done != DoneFlags.NULL).nonzero().flatten())
 
     @abc.abstractmethod
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:

@@ -28,7 +28,7 @@ class CharEnv(BaseEnv, abc.ABC):
     Actions live in [-1, 1] per DoF: 0 is the character's rest pose (a zero action holds it upright, where the
     middle of a joint range would bend knees and elbows), and +-1 reaches `action_scale` x the farther joint limit;
     targets are clamped to the joint range.
-    Subclasses choose the initial states (`_reset_char`), the task observation and the reward.
+    Subclasses choose the initial states (`_reset_char_where`), the task observation and the reward.
     """
 
     def __init__(
@@ -58,9 +58,10 @@ class CharEnv(BaseEnv, abc.ABC):
         self._action_scale = torch.maximum(high - self._action_offset, self._action_offset - low) * action_scale
 
         self.episode_step = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
-        self.done = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
-        self.num_unstable_resets = 0
-        self._obs: torch.Tensor | None = None
+        self._obs_dim: int | None = None
+        # the per-step work, as the engine runs it fastest (one CUDA graph each on the GPU engine)
+        self._graphed_step = engine.graphed(self._step)
+        self._graphed_reset_done = engine.graphed(self._reset_done)
 
     # ---- BaseEnv ----
     @property
@@ -74,62 +75,61 @@ class CharEnv(BaseEnv, abc.ABC):
 
     @property
     def obs_dim(self) -> int:
-        if self._obs is None:
-            self.reset()
-        return self._obs.shape[-1]
+        if self._obs_dim is None:
+            self._obs_dim = self._compute_obs().shape[-1]
+        return self._obs_dim
+
+    @property
+    def num_unstable_resets(self) -> int:
+        return self.engine.num_unstable_resets
 
     def reset(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Re-initialise the listed envs; only their rows of the observation are recomputed."""
-        if env_ids is None or self._obs is None:
-            env_ids = torch.arange(self.num_envs, device=self.device)
-            self._reset_envs(env_ids)
-            self._obs = self._compute_obs()
-        elif env_ids.numel() > 0:
-            self._reset_envs(env_ids)
-            obs = self._obs.clone()  # the caller may still hold the previous observation
-            obs[env_ids] = self._compute_obs(env_ids)
-            self._obs = obs
-        return self._obs
+        mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        if env_ids is not None:
+            ids = torch.as_tensor(env_ids, device=self.device)
+            if ids.dim() != 1 or ids.dtype not in (torch.int32, torch.int64):
+                raise ValueError(f"env_ids: expected a 1-D integer tensor, got {ids.dtype} of shape {tuple(ids.shape)}")
+            if ids.numel() and bool(((ids < 0) | (ids >= self.num_envs)).any()):
+                raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.tolist()}")
+            mask = torch.zeros_like(mask).index_fill_(0, ids.long(), True)
+        self._reset_where(mask)
+        return self._compute_obs()
 
-    def _reset_envs(self, env_ids: torch.Tensor) -> None:
-        self.episode_step[env_ids] = 0
-        self.done[env_ids] = DoneFlags.NULL
-        self._reset_char(env_ids)
+    def reset_done(self, done: torch.Tensor) -> torch.Tensor:
+        return self._graphed_reset_done(done)
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-        self.engine.set_actions(self.actions_to_targets(actions))
-        self.engine.step()
-        self.episode_step += 1
-        self._post_physics_step()
-        unstable = self._unstable_mask()
-        reward = self._compute_reward()
-        self.done = self._compute_done(unstable)
-        reward = torch.where(unstable, torch.zeros_like(reward), reward)
-        self._obs = self._compute_obs()
-        return self._obs, reward, self.done, self._compute_info()
+        return self._graphed_step(actions)
 
     def actions_to_targets(self, actions: torch.Tensor) -> torch.Tensor:
         return torch.clamp(self._action_offset + self._action_scale * actions, self._dof_low, self._dof_high)
 
-    # ---- shared pieces ----
-    def _unstable_mask(self) -> torch.Tensor:
-        """Envs the engine had to reset because their simulation diverged; they end as failures."""
-        ids = self.engine.pop_unstable_env_ids()
-        mask = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        if ids.numel() > 0:
-            mask[ids] = True
-            self.num_unstable_resets += int(ids.numel())
-        return mask
+    # ---- the per-step work: fixed shapes, state updated in place, nothing that waits for the device ----
+    def _step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        self.engine.set_actions(self.actions_to_targets(actions))
+        self.engine.step()
+        self.episode_step += 1
+        self._post_physics_step()
+        unstable = self.engine.pop_unstable_mask()
+        reward = self._compute_reward()
+        done = self._compute_done(unstable)
+        reward = torch.where(unstable, torch.zeros_like(reward), reward)
+        return self._compute_obs(), reward, done, self._compute_info()
 
-    def _char_obs(self, env_ids: torch.Tensor | slice) -> torch.Tensor:
+    def _reset_done(self, done: torch.Tensor) -> torch.Tensor:
+        """Re-initialise the envs whose episode ended; observations of all envs (the others' are unchanged)."""
+        self._reset_where(done != DoneFlags.NULL)
+        return self._compute_obs()
+
+    def _reset_where(self, mask: torch.Tensor) -> None:
+        self.episode_step.masked_fill_(mask, 0)
+        self._reset_char_where(mask)
+
+    # ---- shared pieces ----
+    def _char_obs(self) -> torch.Tensor:
         e = self.engine
         return compute_char_obs(
-            e.root_pos()[env_ids],
-            e.root_rot()[env_ids],
-            e.body_pos()[env_ids],
-            e.body_rot()[env_ids],
-            e.body_lin_vel()[env_ids],
-            e.body_ang_vel()[env_ids],
+            e.root_pos(), e.root_rot(), e.body_pos(), e.body_rot(), e.body_lin_vel(), e.body_ang_vel()
         )
 
     def _compute_done(self, unstable: torch.Tensor) -> torch.Tensor:
@@ -149,11 +149,12 @@ class CharEnv(BaseEnv, abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def _reset_char(self, env_ids: torch.Tensor) -> None: ...
+    def _reset_char_where(self, mask: torch.Tensor) -> None:
+        """Put the characters of the envs where `mask` is true in their initial states (`Engine.set_state_where`)."""
 
     @abc.abstractmethod
-    def _compute_obs(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Observations of the listed envs (all when None)."""
+    def _compute_obs(self) -> torch.Tensor:
+        """(num_envs, obs_dim) observations of the current state."""
 
     @abc.abstractmethod
     def _compute_reward(self) -> torch.Tensor: ...

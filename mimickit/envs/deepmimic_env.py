@@ -64,15 +64,15 @@ class DeepMimicEnv(CharEnv):
     def _motion_time(self) -> torch.Tensor:
         return self.motion_time0 + self.episode_step.float() * self.dt
 
-    def _reset_char(self, env_ids: torch.Tensor) -> None:
+    def _reset_char_where(self, mask: torch.Tensor) -> None:
         """Reference state initialisation: start each episode at a random time of a random clip."""
-        motion_ids = self.motion_lib.sample_motions(env_ids.numel())
-        times = self.motion_lib.sample_times(motion_ids) if self.rand_reset else torch.zeros(env_ids.numel(), device=self.device)
-        self.motion_ids[env_ids] = motion_ids
-        self.motion_time0[env_ids] = times
-        ref = self.motion_lib.calc_motion_frame(motion_ids, times, with_bodies=False)
-        self.engine.set_state(
-            env_ids, ref.root_pos, ref.root_rot, ref.dof_pos, ref.root_lin_vel, ref.root_ang_vel, ref.dof_vel
+        motion_ids = self.motion_lib.sample_motions(self.num_envs)
+        times = self.motion_lib.sample_times(motion_ids) if self.rand_reset else torch.zeros_like(self.motion_time0)
+        self.motion_ids.copy_(torch.where(mask, motion_ids, self.motion_ids))
+        self.motion_time0.copy_(torch.where(mask, times, self.motion_time0))
+        ref = self.motion_lib.calc_motion_frame(self.motion_ids, self.motion_time0, with_bodies=False)
+        self.engine.set_state_where(
+            mask, ref.root_pos, ref.root_rot, ref.dof_pos, ref.root_lin_vel, ref.root_ang_vel, ref.dof_vel
         )
 
     def _post_physics_step(self) -> None:
@@ -80,21 +80,20 @@ class DeepMimicEnv(CharEnv):
         self._tracking_error = rewards.compute_tracking_error(self.engine.body_pos(), self._ref.body_pos)
 
     # ---- observation ----
-    def _compute_obs(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def _compute_obs(self) -> torch.Tensor:
         e = self.engine
-        rows = slice(None) if env_ids is None else env_ids
-        motion_ids, motion_time = self.motion_ids[rows], self._motion_time()[rows]
-        n, steps, b = motion_ids.shape[0], self.tar_obs_steps.numel(), e.num_bodies
+        motion_time = self._motion_time()
+        n, steps, b = self.num_envs, self.tar_obs_steps.numel(), e.num_bodies
         tar = self.motion_lib.calc_motion_frame(
-            motion_ids.unsqueeze(1).expand(-1, steps).reshape(-1),
+            self.motion_ids.unsqueeze(1).expand(-1, steps).reshape(-1),
             (motion_time.unsqueeze(1) + self.tar_obs_steps * self.dt).reshape(-1),
         )
         tar_obs = compute_target_obs(
-            e.root_pos()[rows], e.root_rot()[rows], tar.body_pos.reshape(n, steps, b, 3), tar.body_rot.reshape(n, steps, b, 4)
+            e.root_pos(), e.root_rot(), tar.body_pos.reshape(n, steps, b, 3), tar.body_rot.reshape(n, steps, b, 4)
         )
-        parts = [self._char_obs(rows), tar_obs]
+        parts = [self._char_obs(), tar_obs]
         if self.enable_phase_obs:
-            phase = motion_time / self.motion_lib.get_motion_length(motion_ids)
+            phase = motion_time / self.motion_lib.get_motion_length(self.motion_ids)
             parts.append(compute_phase_obs(torch.remainder(phase, 1.0)))
         return torch.cat(parts, dim=-1)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -147,6 +149,24 @@ class Engine(abc.ABC):
     ) -> None:
         """Teleport the listed envs to a state (velocities default to zero) and recompute derived quantities."""
 
+    def set_state_where(
+        self,
+        mask: torch.Tensor,
+        root_pos: torch.Tensor,
+        root_rot: torch.Tensor,
+        dof_pos: torch.Tensor,
+        root_lin_vel: torch.Tensor | None = None,
+        root_ang_vel: torch.Tensor | None = None,
+        dof_vel: torch.Tensor | None = None,
+    ) -> None:
+        """`set_state` for the envs where the (num_envs,) bool `mask` is true, from (num_envs, ...) state tensors whose
+        other rows are ignored. Unlike a list of ids, a mask has a fixed size, so a GPU backend can do this without
+        waiting for the device (and inside a CUDA graph, see `graphed`)."""
+        ids = self._check_mask(mask).nonzero().flatten()
+        rows = lambda x: None if x is None else x[ids]  # noqa: E731
+        self.set_state(ids, rows(root_pos), rows(root_rot), rows(dof_pos), rows(root_lin_vel), rows(root_ang_vel),
+                       rows(dof_vel))
+
     @abc.abstractmethod
     def set_actions(self, actions: torch.Tensor) -> None:
         """(N, num_dofs) PD targets (pos mode) or torques (torque mode), held for the next `step()`."""
@@ -156,12 +176,21 @@ class Engine(abc.ABC):
         """Advance every env by `control_dt` (`substeps` physics steps)."""
 
     @abc.abstractmethod
-    def pop_unstable_env_ids(self) -> torch.Tensor:
-        """Ids of envs whose simulation diverged (NaN/exploding) since the last call.
+    def pop_unstable_mask(self) -> torch.Tensor:
+        """(num_envs,) bool: the envs whose simulation diverged (NaN/exploding) since the last call.
 
         The engine has already reset them to a finite default state; the env must re-initialise them.
         The running total is `num_unstable_resets`.
         """
+
+    def graphed(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function` (env work that calls this engine: actions, step, resets, getters), or a faster equivalent.
+
+        A GPU backend may capture it in one CUDA graph and replay that: it must then take and return tensors of fixed
+        shapes, keep state across calls only in tensors it updates in place, and never wait for the device. Outputs
+        of a replay are overwritten by the next call. This backend runs `function` as it is.
+        """
+        return function
 
     num_unstable_resets: int = 0
 
@@ -171,3 +200,8 @@ class Engine(abc.ABC):
         if tuple(value.shape) != expected:
             raise ValueError(f"{name}: expected shape {expected}, got {tuple(value.shape)}")
         return value
+
+    def _check_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        if mask.dtype != torch.bool or tuple(mask.shape) != (self.num_envs,):
+            raise ValueError(f"mask: expected a ({self.num_envs},) bool tensor, got {mask.dtype} of shape {tuple(mask.shape)}")
+        return mask.to(self.device)

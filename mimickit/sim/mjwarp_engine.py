@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import warnings
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import mujoco
 import mujoco_warp as mjw
@@ -167,7 +167,7 @@ class MjwarpEngine(CharacterEngine):
         self._wp_device = wp.get_device(str(self.device))
         with wp.ScopedDevice(self._wp_device):
             self._model, self._data = self._put_on_device()
-            self._diverged_wp = wp.zeros(num_envs, dtype=wp.int32)  # since the last pop_unstable_env_ids
+            self._diverged_wp = wp.zeros(num_envs, dtype=wp.int32)  # since the last pop_unstable_mask
             self._reset_this_step_wp = wp.zeros(num_envs, dtype=wp.int32)
             self._num_diverged_wp = wp.zeros(1, dtype=wp.int32)
             self._default_qpos_wp = wp.array(self.character.default_qpos.astype(np.float32), dtype=float)
@@ -185,6 +185,7 @@ class MjwarpEngine(CharacterEngine):
                                  for x in (self.character.dof_low, self.character.dof_high))
         self._torque_limits = torch.as_tensor(self.character.torque_limit, dtype=torch.float32, device=self.device)
         self._num_steps = 0
+        self._outer_capture: GraphedCall | None = None  # the capture `graphed` is recording, if any
 
         self._step_graph = self._refresh_graph = None
         self._advance()  # compiles every kernel (minutes for a new model, then cached in ~/.cache/warp)
@@ -213,24 +214,34 @@ class MjwarpEngine(CharacterEngine):
         dof_vel: torch.Tensor | None = None,
     ) -> None:
         ids = self._check_env_ids(env_ids)
-        n = ids.numel()
-        if n == 0:
+        if ids.numel() == 0:
             return
-        self._check_env_tensor("root_pos", root_pos, n, 3)
-        self._check_env_tensor("root_rot", root_rot, n, 4)
-        self._check_env_tensor("dof_pos", dof_pos, n, self.num_dofs)
-        zeros3 = torch.zeros(n, 3, device=self.device)
-        root_lin_vel = zeros3 if root_lin_vel is None else self._check_env_tensor("root_lin_vel", root_lin_vel, n, 3)
-        root_ang_vel = zeros3 if root_ang_vel is None else self._check_env_tensor("root_ang_vel", root_ang_vel, n, 3)
-        if dof_vel is None:
-            dof_vel = torch.zeros(n, self.num_dofs, device=self.device)
-        self._check_env_tensor("dof_vel", dof_vel, n, self.num_dofs)
+        qpos, qvel = self._state_rows(ids.numel(), root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel)
+        self._qpos[ids] = qpos
+        self._qvel[ids] = qvel
+        self._qacc_warmstart[ids] = 0.0  # a teleported env keeps nothing of its past: no solver warm start,
+        self._views["cfrc_ext"][ids] = 0.0  # no contact forces until it steps
+        self._cache.clear()
+        self._launch(self._refresh_graph, self._refresh)
 
-        rot = quat_normalize(self._ready(root_rot))
-        self._qpos[ids] = torch.cat([self._ready(root_pos), quat_to_wxyz(rot), self._ready(dof_pos)], dim=-1)
-        local_ang_vel = quat_rotate_inverse(rot, self._ready(root_ang_vel))
-        self._qvel[ids] = torch.cat([self._ready(root_lin_vel), local_ang_vel, self._ready(dof_vel)], dim=-1)
-        self._forget_dynamics(ids)
+    def set_state_where(
+        self,
+        mask: torch.Tensor,
+        root_pos: torch.Tensor,
+        root_rot: torch.Tensor,
+        dof_pos: torch.Tensor,
+        root_lin_vel: torch.Tensor | None = None,
+        root_ang_vel: torch.Tensor | None = None,
+        dof_vel: torch.Tensor | None = None,
+    ) -> None:
+        """Masked writes of every row: no id list, so nothing waits for the GPU."""
+        rows = self._check_mask(mask).unsqueeze(-1)
+        qpos, qvel = self._state_rows(self.num_envs, root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel)
+        self._qpos.copy_(torch.where(rows, qpos, self._qpos))
+        self._qvel.copy_(torch.where(rows, qvel, self._qvel))
+        self._qacc_warmstart.masked_fill_(rows, 0.0)
+        self._views["cfrc_ext"].masked_fill_(rows.unsqueeze(-1), 0.0)
+        self._cache.clear()
         self._launch(self._refresh_graph, self._refresh)
 
     def set_actions(self, actions: torch.Tensor) -> None:
@@ -242,15 +253,22 @@ class MjwarpEngine(CharacterEngine):
 
     def step(self) -> None:
         self._launch(self._step_graph, self._advance)
-        self._num_steps += 1
-        if (self._num_steps - 1) % self.OVERFLOW_CHECK_INTERVAL == 0:
-            self.check_overflow()
         self._cache.clear()
+        if self._outer_capture is None:
+            self._count_steps(1)
+        else:
+            self._outer_capture.steps_per_call += 1
 
-    def pop_unstable_env_ids(self) -> torch.Tensor:
-        ids = torch.nonzero(self._diverged).squeeze(1)
+    def pop_unstable_mask(self) -> torch.Tensor:
+        mask = self._diverged != 0
         self._diverged.zero_()
-        return ids
+        return mask
+
+    def graphed(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function` captured, together with the physics it runs, in one CUDA graph (see `GraphedCall`)."""
+        if self._step_graph is None:
+            return function
+        return GraphedCall(self, function)
 
     def check_overflow(self) -> None:
         """Raise if any world ran out of contact or constraint buffers since the engine was built (waits for the GPU)."""
@@ -321,17 +339,46 @@ class MjwarpEngine(CharacterEngine):
         return capture.graph
 
     def _launch(self, graph: wp.Graph | None, function: Callable[[], None]) -> None:
+        """Replay `graph`; inside a `GraphedCall` capture, record `function`'s kernels into that capture instead."""
         with wp.ScopedDevice(self._wp_device):
-            if graph is None:
+            if graph is None or self._outer_capture is not None:
                 function()
             else:
                 wp.capture_launch(graph)
 
-    def _forget_dynamics(self, ids: torch.Tensor) -> None:
-        """A teleported env keeps nothing of its past: no solver warm start, no contact forces until it steps."""
-        self._qacc_warmstart[ids] = 0.0
-        self._views["cfrc_ext"][ids] = 0.0
+    def _count_steps(self, num_steps: int) -> None:
+        """Bookkeeping of `num_steps` control steps taken (eagerly or by a replay): overflow checks at the first and
+        then periodically, and no cached getter results of earlier states."""
+        before = self._num_steps
+        self._num_steps += num_steps
+        if before == 0 or before // self.OVERFLOW_CHECK_INTERVAL != self._num_steps // self.OVERFLOW_CHECK_INTERVAL:
+            self.check_overflow()
         self._cache.clear()
+
+    def _state_rows(
+        self,
+        n: int,
+        root_pos: torch.Tensor,
+        root_rot: torch.Tensor,
+        dof_pos: torch.Tensor,
+        root_lin_vel: torch.Tensor | None,
+        root_ang_vel: torch.Tensor | None,
+        dof_vel: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n, nq) qpos and (n, nv) qvel rows in MuJoCo's conventions; velocities default to zero."""
+        self._check_env_tensor("root_pos", root_pos, n, 3)
+        self._check_env_tensor("root_rot", root_rot, n, 4)
+        self._check_env_tensor("dof_pos", dof_pos, n, self.num_dofs)
+        zeros = lambda *shape: torch.zeros(*shape, device=self.device)  # noqa: E731
+        root_lin_vel = zeros(n, 3) if root_lin_vel is None else self._check_env_tensor("root_lin_vel", root_lin_vel, n, 3)
+        root_ang_vel = zeros(n, 3) if root_ang_vel is None else self._check_env_tensor("root_ang_vel", root_ang_vel, n, 3)
+        dof_vel = zeros(n, self.num_dofs) if dof_vel is None else dof_vel
+        self._check_env_tensor("dof_vel", dof_vel, n, self.num_dofs)
+        rot = quat_normalize(self._ready(root_rot))
+        qpos = torch.cat([self._ready(root_pos), quat_to_wxyz(rot), self._ready(dof_pos)], dim=-1)
+        local_ang_vel = quat_rotate_inverse(rot, self._ready(root_ang_vel))
+        qvel = torch.cat([self._ready(root_lin_vel), local_ang_vel, self._ready(dof_vel)], dim=-1)
+        return qpos, qvel
 
     def _write_default_state_all(self) -> None:
         """Standing T-pose at rest everywhere, with the counters and flags of the warm-up step cleared."""
@@ -341,7 +388,9 @@ class MjwarpEngine(CharacterEngine):
         self._overflow.zero_()
         self._diverged.zero_()
         self._num_diverged.zero_()
-        self._forget_dynamics(torch.arange(self.num_envs, device=self.device))
+        self._qacc_warmstart.zero_()
+        self._views["cfrc_ext"].zero_()
+        self._cache.clear()
         self._launch(self._refresh_graph, self._refresh)
 
     def _ready(self, value: torch.Tensor) -> torch.Tensor:
@@ -355,6 +404,65 @@ class MjwarpEngine(CharacterEngine):
         if ids.numel() and bool(((ids < 0) | (ids >= self.num_envs)).any()):  # one sync per reset
             raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min().item()}..{ids.max().item()}")
         return ids
+
+
+class GraphedCall:
+    """Replays a function of fixed-shape tensors, and every engine call it makes, as one CUDA graph.
+
+    The first `WARMUP_CALLS` calls run eagerly (lazy initialisations must not happen during capture). The next one
+    copies its arguments into static buffers and captures the function on a side stream, with MuJoCo Warp's kernels
+    recorded into the same capture (Warp's external-capture mode), so a whole env step (actions, physics, observations,
+    rewards) is one launch. Every call then copies its arguments in, replays, and returns the tensors the captured
+    call returned, overwritten in place by each replay. Torch's default generator advances on each replay as it would
+    eagerly, so sampling inside the function stays random.
+    """
+
+    WARMUP_CALLS = 2
+
+    def __init__(self, engine: MjwarpEngine, function: Callable[..., Any]):
+        self.engine = engine
+        self.function = function
+        self.steps_per_call = 0  # engine control steps the function takes, counted during capture
+        self._calls = 0
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._warp_graph: wp.Graph | None = None  # keeps Warp's allocations of the capture alive
+        self._inputs: list[torch.Tensor] = []
+        self._outputs: Any = None
+
+    def __call__(self, *args: torch.Tensor) -> Any:
+        if self._graph is None:
+            self._calls += 1
+            if self._calls <= self.WARMUP_CALLS:
+                return self.function(*args)
+            self._capture(args)
+        for static, value in zip(self._inputs, args, strict=True):
+            static.copy_(value)
+        self._graph.replay()
+        self.engine._count_steps(self.steps_per_call)
+        return self._outputs
+
+    def _capture(self, args: tuple[torch.Tensor, ...]) -> None:
+        engine = self.engine
+        self._inputs = [torch.as_tensor(a, device=engine.device).clone() for a in args]
+        torch.cuda.synchronize(engine.device)
+        stream = torch.cuda.Stream(engine.device)
+        graph = torch.cuda.CUDAGraph()
+        engine._outer_capture = self
+        try:
+            with (
+                _gc_paused(),
+                wp.ScopedDevice(engine._wp_device),
+                wp.ScopedStream(wp.stream_from_torch(stream)),
+                torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"),
+            ):
+                wp.capture_begin(force_module_load=False, external=True)
+                try:
+                    self._outputs = self.function(*self._inputs)
+                finally:
+                    self._warp_graph = wp.capture_end()
+        finally:
+            engine._outer_capture = None
+        self._graph = graph
 
 
 @contextmanager

@@ -122,10 +122,12 @@ class MujocoEngine(CharacterEngine):
         self._reset_diverged()
         self._cache.clear()
 
-    def pop_unstable_env_ids(self) -> torch.Tensor:
-        ids = np.unique(np.concatenate(self._unstable_ids)) if self._unstable_ids else np.zeros(0, dtype=np.int64)
+    def pop_unstable_mask(self) -> torch.Tensor:
+        mask = np.zeros(self.num_envs, dtype=bool)
+        for ids in self._unstable_ids:
+            mask[ids] = True
         self._unstable_ids = []
-        return torch.as_tensor(ids, dtype=torch.long, device=self.device)
+        return torch.from_numpy(mask).to(self.device)
 
     def mj_data(self, env_id: int) -> mujoco.MjData:
         """A standalone MjData of one env with derived fields computed, e.g. for rendering."""

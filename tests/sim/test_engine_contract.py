@@ -82,6 +82,25 @@ def test_set_state_reads_back_exactly_and_only_for_the_given_envs(make_engine):
         assert getter().dtype == torch.float32 and getter().device.type == engine.device.type
 
 
+def test_masked_set_state_matches_set_state_of_the_masked_envs(make_engine):
+    by_ids, by_mask = make_engine(num_envs=4), make_engine(num_envs=4)
+    state = _random_state(by_ids, 4, seed=3)
+    mask = torch.tensor([True, False, False, True])
+    for engine in (by_ids, by_mask):  # a common moving state first, so untouched envs are not at rest
+        engine.set_state(torch.arange(4, device=engine.device), **_to(engine, _random_state(engine, 4, seed=4)))
+        _step(engine, torch.zeros(4, engine.num_dofs, device=engine.device), steps=2)
+    by_ids.set_state(torch.tensor([0, 3], device=by_ids.device), **_to(by_ids, {k: v[mask] for k, v in state.items()}))
+    by_mask.set_state_where(mask.to(by_mask.device), **_to(by_mask, state))
+
+    for getter in ("root_pos", "root_rot", "dof_pos", "dof_vel", "body_pos", "body_lin_vel", "contact_forces"):
+        torch.testing.assert_close(getattr(by_mask, getter)(), getattr(by_ids, getter)(), atol=1e-6, rtol=0)
+    _step(by_ids, by_ids.dof_pos())
+    _step(by_mask, by_mask.dof_pos())
+    torch.testing.assert_close(by_mask.body_pos(), by_ids.body_pos(), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"mask: expected a \(4,\) bool tensor"):
+        by_mask.set_state_where(torch.tensor([0, 3], device=by_mask.device), **_to(by_mask, state))
+
+
 def test_body_quantities_are_world_frame_and_match_mujoco(make_engine):
     engine = make_engine(num_envs=2)
     state = _random_state(engine, 2, seed=1)
@@ -205,8 +224,8 @@ def test_unstable_envs_are_detected_reset_and_counted(make_engine, tmp_path, mon
     engine.set_state(ids, **state)
     _step(engine, torch.zeros(3, engine.num_dofs, device=engine.device))
 
-    assert engine.pop_unstable_env_ids().tolist() == [1, 2]
-    assert engine.pop_unstable_env_ids().numel() == 0
+    assert engine.pop_unstable_mask().tolist() == [False, True, True]
+    assert not engine.pop_unstable_mask().any()
     assert engine.num_unstable_resets == 2
     for getter in (engine.root_pos, engine.dof_pos, engine.dof_vel, engine.body_pos, engine.contact_forces):
         assert torch.isfinite(getter()).all()
@@ -214,7 +233,7 @@ def test_unstable_envs_are_detected_reset_and_counted(make_engine, tmp_path, mon
     torch.testing.assert_close(engine.dof_vel()[1:], torch.zeros_like(engine.dof_vel()[1:]))
     assert engine.root_pos()[0, 2] < 1.0  # env 0 kept falling undisturbed
     _step(engine, torch.zeros(3, engine.num_dofs, device=engine.device))
-    assert engine.pop_unstable_env_ids().numel() == 0
+    assert not engine.pop_unstable_mask().any()
 
 
 def test_bad_input_raises_clear_errors(make_engine, tmp_path, monkeypatch):
