@@ -2,10 +2,11 @@
 
 The model is built by `mimickit.sim.character` exactly as for the CPU engine, then moved to the GPU once
 (`put_model` / `put_data`). Warp arrays are exposed as zero-copy torch views (`wp.to_torch`): actions are written into
-the `ctrl` view, resets write `qpos`/`qvel` rows by env id, and getters convert MuJoCo's conventions (wxyz, local
-root angular velocity, com-based velocities) in torch on the GPU. One `step()` replays a CUDA graph holding the
+the `ctrl` view, resets write `qpos`/`qvel` rows by env id or mask, and getters convert MuJoCo's conventions (wxyz,
+local root angular velocity, com-based velocities) in torch on the GPU. One `step()` replays a CUDA graph holding the
 `substeps` physics steps, a divergence guard and the refresh of derived quantities, so it costs one launch and
-never waits for the GPU. See /work/shared/notes/gpu.md for the measured facts behind the defaults.
+never waits for the GPU. `graphed` goes further: it captures a whole env step (torch work and physics) as one graph.
+See /work/shared/notes/gpu.md and docs/gpu.md for the measured facts behind the defaults.
 
 Ordering: Warp launches on its default stream, which is a blocking stream, so it is ordered with torch work on
 torch's default stream. Run torch work that touches the engine's tensors on that default stream.
