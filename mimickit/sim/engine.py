@@ -203,5 +203,6 @@ class Engine(abc.ABC):
 
     def _check_mask(self, mask: torch.Tensor) -> torch.Tensor:
         if mask.dtype != torch.bool or tuple(mask.shape) != (self.num_envs,):
-            raise ValueError(f"mask: expected a ({self.num_envs},) bool tensor, got {mask.dtype} of shape {tuple(mask.shape)}")
+            shape = tuple(mask.shape)
+            raise ValueError(f"mask: expected a ({self.num_envs},) bool tensor, got {mask.dtype} of shape {shape}")
         return mask.to(self.device)

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 import warp as wp
 
-from mimickit.anim.rotations import quat_normalize, quat_rotate_inverse, quat_to_wxyz
 from mimickit.sim.character_engine import CharacterEngine
 from mimickit.sim.engine import ControlMode
 
@@ -217,7 +216,9 @@ class MjwarpEngine(CharacterEngine):
         ids = self._check_env_ids(env_ids)
         if ids.numel() == 0:
             return
-        qpos, qvel = self._state_rows(ids.numel(), root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel)
+        qpos, qvel = self._state_rows(
+            ids.numel(), torch.float32, self.device, root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel
+        )
         self._qpos[ids] = qpos
         self._qvel[ids] = qvel
         self._qacc_warmstart[ids] = 0.0  # a teleported env keeps nothing of its past: no solver warm start,
@@ -237,7 +238,9 @@ class MjwarpEngine(CharacterEngine):
     ) -> None:
         """Masked writes of every row: no id list, so nothing waits for the GPU."""
         rows = self._check_mask(mask).unsqueeze(-1)
-        qpos, qvel = self._state_rows(self.num_envs, root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel)
+        qpos, qvel = self._state_rows(
+            self.num_envs, torch.float32, self.device, root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel
+        )
         self._qpos.copy_(torch.where(rows, qpos, self._qpos))
         self._qvel.copy_(torch.where(rows, qvel, self._qvel))
         self._qacc_warmstart.masked_fill_(rows, 0.0)
@@ -355,31 +358,6 @@ class MjwarpEngine(CharacterEngine):
         if before == 0 or before // self.OVERFLOW_CHECK_INTERVAL != self._num_steps // self.OVERFLOW_CHECK_INTERVAL:
             self.check_overflow()
         self._cache.clear()
-
-    def _state_rows(
-        self,
-        n: int,
-        root_pos: torch.Tensor,
-        root_rot: torch.Tensor,
-        dof_pos: torch.Tensor,
-        root_lin_vel: torch.Tensor | None,
-        root_ang_vel: torch.Tensor | None,
-        dof_vel: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(n, nq) qpos and (n, nv) qvel rows in MuJoCo's conventions; velocities default to zero."""
-        self._check_env_tensor("root_pos", root_pos, n, 3)
-        self._check_env_tensor("root_rot", root_rot, n, 4)
-        self._check_env_tensor("dof_pos", dof_pos, n, self.num_dofs)
-        zeros = lambda *shape: torch.zeros(*shape, device=self.device)  # noqa: E731
-        root_lin_vel = zeros(n, 3) if root_lin_vel is None else self._check_env_tensor("root_lin_vel", root_lin_vel, n, 3)
-        root_ang_vel = zeros(n, 3) if root_ang_vel is None else self._check_env_tensor("root_ang_vel", root_ang_vel, n, 3)
-        dof_vel = zeros(n, self.num_dofs) if dof_vel is None else dof_vel
-        self._check_env_tensor("dof_vel", dof_vel, n, self.num_dofs)
-        rot = quat_normalize(self._ready(root_rot))
-        qpos = torch.cat([self._ready(root_pos), quat_to_wxyz(rot), self._ready(dof_pos)], dim=-1)
-        local_ang_vel = quat_rotate_inverse(rot, self._ready(root_ang_vel))
-        qvel = torch.cat([self._ready(root_lin_vel), local_ang_vel, self._ready(dof_vel)], dim=-1)
-        return qpos, qvel
 
     def _write_default_state_all(self) -> None:
         """Standing T-pose at rest everywhere, with the counters and flags of the warm-up step cleared."""

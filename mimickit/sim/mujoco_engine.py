@@ -11,7 +11,6 @@ import mujoco.batch
 import numpy as np
 import torch
 
-from mimickit.anim.rotations import quat_normalize, quat_rotate_inverse, quat_to_wxyz
 from mimickit.sim.character_engine import CharacterEngine
 from mimickit.sim.engine import ControlMode
 
@@ -89,20 +88,8 @@ class MujocoEngine(CharacterEngine):
         n = len(ids)
         if n == 0:
             return
-        self._check_env_tensor("root_pos", root_pos, n, 3)
-        self._check_env_tensor("root_rot", root_rot, n, 4)
-        self._check_env_tensor("dof_pos", dof_pos, n, self.num_dofs)
-        zeros3 = torch.zeros(n, 3, dtype=torch.float64)
-        root_lin_vel = zeros3 if root_lin_vel is None else self._check_env_tensor("root_lin_vel", root_lin_vel, n, 3)
-        root_ang_vel = zeros3 if root_ang_vel is None else self._check_env_tensor("root_ang_vel", root_ang_vel, n, 3)
-        if dof_vel is None:
-            dof_vel = torch.zeros(n, self.num_dofs, dtype=torch.float64)
-        self._check_env_tensor("dof_vel", dof_vel, n, self.num_dofs)
-
-        rot = quat_normalize(_to_numpy_ready(root_rot))
-        qpos = torch.cat([_to_numpy_ready(root_pos), quat_to_wxyz(rot), _to_numpy_ready(dof_pos)], dim=-1)
-        local_ang_vel = quat_rotate_inverse(rot, _to_numpy_ready(root_ang_vel))
-        qvel = torch.cat([_to_numpy_ready(root_lin_vel), local_ang_vel, _to_numpy_ready(dof_vel)], dim=-1)
+        qpos, qvel = self._state_rows(n, torch.float64, "cpu", root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel,
+                                      dof_vel)
         self._batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
         self._qpos[ids] = qpos.numpy()
         self._qvel[ids] = qvel.numpy()
@@ -169,8 +156,3 @@ class MujocoEngine(CharacterEngine):
         if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
             raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min()}..{ids.max()}")
         return ids
-
-
-def _to_numpy_ready(value: torch.Tensor) -> torch.Tensor:
-    """float64 CPU copy, the layout MuJoCo's state rows hold."""
-    return value.detach().to("cpu", torch.float64)
