@@ -7,7 +7,7 @@ import torch
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.envs.observations import compute_char_obs
-from mimickit.sim.engine import Engine
+from mimickit.sim.engine import Engine, check_env_ids
 
 
 def compute_fall(
@@ -86,12 +86,8 @@ class CharEnv(BaseEnv, abc.ABC):
     def reset(self, env_ids: torch.Tensor | None = None) -> torch.Tensor:
         mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         if env_ids is not None:
-            ids = torch.as_tensor(env_ids, device=self.device)
-            if ids.dim() != 1 or ids.dtype not in (torch.int32, torch.int64):
-                raise ValueError(f"env_ids: expected a 1-D integer tensor, got {ids.dtype} of shape {tuple(ids.shape)}")
-            if ids.numel() and bool(((ids < 0) | (ids >= self.num_envs)).any()):
-                raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.tolist()}")
-            mask = torch.zeros_like(mask).index_fill_(0, ids.long(), True)
+            ids = check_env_ids(env_ids, self.num_envs, self.device)
+            mask = torch.zeros_like(mask).index_fill_(0, ids, True)
         self._reset_where(mask)
         return self._compute_obs()
 

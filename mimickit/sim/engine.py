@@ -20,6 +20,17 @@ from typing import Any
 import torch
 
 
+def check_env_ids(env_ids: torch.Tensor, num_envs: int, device: torch.device | str) -> torch.Tensor:
+    """`env_ids` as a 1-D long tensor on `device`, or a clear error (the range check reads back from a GPU)."""
+    env_ids = torch.as_tensor(env_ids)
+    if env_ids.dim() != 1 or env_ids.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"env_ids: expected a 1-D integer tensor, got {env_ids.dtype} of shape {tuple(env_ids.shape)}")
+    ids = env_ids.to(device, torch.long)
+    if ids.numel() and bool(((ids < 0) | (ids >= num_envs)).any()):
+        raise ValueError(f"env_ids must lie in [0, {num_envs}), got {ids.min().item()}..{ids.max().item()}")
+    return ids
+
+
 class ControlMode(str, enum.Enum):
     """How `set_actions` is interpreted."""
 

@@ -25,7 +25,7 @@ import torch
 import warp as wp
 
 from mimickit.sim.character_engine import CharacterEngine
-from mimickit.sim.engine import ControlMode
+from mimickit.sim.engine import ControlMode, check_env_ids
 
 # Overflows that drop contacts or constraint rows, i.e. silently wrong physics. Solver iteration limits are not here:
 # hitting them is normal under heavy contact and only costs accuracy.
@@ -213,7 +213,7 @@ class MjwarpEngine(CharacterEngine):
         root_ang_vel: torch.Tensor | None = None,
         dof_vel: torch.Tensor | None = None,
     ) -> None:
-        ids = self._check_env_ids(env_ids)
+        ids = check_env_ids(env_ids, self.num_envs, self.device)  # one sync per call
         if ids.numel() == 0:
             return
         qpos, qvel = self._state_rows(
@@ -374,15 +374,6 @@ class MjwarpEngine(CharacterEngine):
 
     def _ready(self, value: torch.Tensor) -> torch.Tensor:
         return value.detach().to(self.device, torch.float32)
-
-    def _check_env_ids(self, env_ids: torch.Tensor) -> torch.Tensor:
-        env_ids = torch.as_tensor(env_ids)
-        if env_ids.dim() != 1 or env_ids.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"env_ids: expected a 1-D integer tensor, got {env_ids.dtype} of shape {tuple(env_ids.shape)}")
-        ids = env_ids.to(self.device, torch.long)
-        if ids.numel() and bool(((ids < 0) | (ids >= self.num_envs)).any()):  # one sync per reset
-            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min().item()}..{ids.max().item()}")
-        return ids
 
 
 class GraphedCall:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from mimickit.sim.character_engine import CharacterEngine
-from mimickit.sim.engine import ControlMode
+from mimickit.sim.engine import ControlMode, check_env_ids
 
 _DIVERGENCE_WARNINGS = np.array([int(getattr(mujoco.mjtWarning, f"mjWARN_BAD{x}")) for x in ("QPOS", "QVEL", "QACC")])
 _WARNING_COUNT = 1  # column of MjData.warning holding the number of occurrences
@@ -84,7 +84,7 @@ class MujocoEngine(CharacterEngine):
         root_ang_vel: torch.Tensor | None = None,
         dof_vel: torch.Tensor | None = None,
     ) -> None:
-        ids = self._env_ids_to_numpy(env_ids)
+        ids = check_env_ids(env_ids, self.num_envs, "cpu").numpy()
         n = len(ids)
         if n == 0:
             return
@@ -146,13 +146,3 @@ class MujocoEngine(CharacterEngine):
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
-
-    def _env_ids_to_numpy(self, env_ids: torch.Tensor) -> np.ndarray:
-        env_ids = torch.as_tensor(env_ids)
-        if env_ids.dim() != 1 or env_ids.dtype not in (torch.int32, torch.int64):
-            shape = tuple(env_ids.shape)
-            raise ValueError(f"env_ids: expected a 1-D integer tensor, got {env_ids.dtype} of shape {shape}")
-        ids = env_ids.cpu().numpy().astype(np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
-            raise ValueError(f"env_ids must lie in [0, {self.num_envs}), got {ids.min()}..{ids.max()}")
-        return ids
