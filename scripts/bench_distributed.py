@@ -26,7 +26,7 @@ from mimickit.utils import distributed
 from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.seeding import seed_everything
 
-from bench_train import time_training  # scripts/ is on sys.path when a script runs
+from bench_train import SHARES_HEADER, add_training_arguments, format_shares, time_training  # scripts/ is on sys.path
 
 
 def bench_worker(worker: distributed.Worker | None, cfg: DictConfig, warmup: int, iters: int) -> dict[str, float]:
@@ -58,25 +58,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-envs", type=int, default=64, help="total over the workers")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--experiment", default="deepmimic_humanoid_ppo")
-    parser.add_argument("--motion", default="procedural_walk")
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. algo.steps_per_iter=16")
+    add_training_arguments(parser)
     args = parser.parse_args()
     register_configs()
 
     print(f"{os.cpu_count()} CPUs; {args.num_envs} envs in total; {args.iters} timed iterations")
-    print(f"{'workers':>7} {'samples/s':>10} {'speed-up':>8} {'sim+env':>8} {'policy':>7} {'update':>7} "
-          f"{'load before':>11} {'load after':>10}")
+    print(f"{'workers':>7} {'samples/s':>10} {'speed-up':>8} {SHARES_HEADER} {'load before':>11} {'load after':>10}")
     baseline = None
     for num_workers in args.workers:
         load_before = os.getloadavg()[0]
         r = run_config(args, num_workers)
         baseline = baseline or r["samples_per_s"]
-        print(f"{num_workers:>7} {r['samples_per_s']:>10,.0f} {r['samples_per_s'] / baseline:>7.2f}x "
-              f"{r['env']:>8.1%} {r['policy']:>7.1%} {r['update']:>7.1%} {load_before:>11.2f} "
-              f"{os.getloadavg()[0]:>10.2f}", flush=True)
+        speed_up = r["samples_per_s"] / baseline
+        print(f"{num_workers:>7} {r['samples_per_s']:>10,.0f} {speed_up:>7.2f}x {format_shares(r)} "
+              f"{load_before:>11.2f} {os.getloadavg()[0]:>10.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,25 +61,37 @@ def time_training(agent, warmup: int, iters: int) -> dict[str, float]:
     return {"samples_per_s": samples / total, "total_s": total, **{k: v / total for k, v in sums.items()}}
 
 
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run and timing options of the training benchmarks (this one and bench_distributed.py)."""
+    parser.add_argument("--experiment", default="deepmimic_humanoid_ppo")
+    parser.add_argument("--motion", default="procedural_walk")
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. -- algo.steps_per_iter=16")
+
+
+SHARES_HEADER = f"{'sim+env':>8} {'policy':>8} {'storage':>8} {'update':>8} {'other':>8}"
+
+
+def format_shares(result: dict[str, float]) -> str:
+    """Each section's share of the time from `time_training`, in the columns of SHARES_HEADER."""
+    other = 1.0 - sum(result[k] for k in SECTIONS)
+    return " ".join(f"{share:>8.1%}" for share in [*(result[k] for k in SECTIONS), other])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sim", default="mujoco")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--experiment", default="deepmimic_humanoid_ppo")
-    parser.add_argument("--motion", default="procedural_walk")
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. algo.steps_per_iter=16")
+    add_training_arguments(parser)
     args = parser.parse_args()
     register_configs()
 
-    print(f"{'num_envs':>9} {'samples/s':>11} {'sim+env':>8} {'policy':>8} {'storage':>8} {'update':>8} {'other':>8}")
+    print(f"{'num_envs':>9} {'samples/s':>11} {SHARES_HEADER}")
     for num_envs in args.num_envs:
         r = bench(num_envs, args)
-        other = 1.0 - sum(r[k] for k in SECTIONS)
-        shares = " ".join(f"{r[k]:>8.1%}" for k in SECTIONS)
-        print(f"{num_envs:>9} {r['samples_per_s']:>11,.0f} {shares} {other:>8.1%}", flush=True)
+        print(f"{num_envs:>9} {r['samples_per_s']:>11,.0f} {format_shares(r)}", flush=True)
 
 
 if __name__ == "__main__":
