@@ -1,4 +1,4 @@
-"""Bootstrapped values, GAE(lambda) advantages and TD(lambda) returns over a (steps, envs) rollout."""
+"""Bootstrapped values and GAE(lambda) advantages over a (steps, envs) rollout; TD(lambda) returns are A + V."""
 from __future__ import annotations
 
 import torch
@@ -45,15 +45,3 @@ def compute_gae(
         running = deltas[t] + discount * lam * continues[t] * running
         advantages[t] = running
     return advantages
-
-
-def compute_td_lambda_returns(
-    rewards: torch.Tensor,
-    values: torch.Tensor,
-    next_values: torch.Tensor,
-    done: torch.Tensor,
-    discount: float,
-    lam: float,
-) -> torch.Tensor:
-    """R_t = A_t + V(s_t), the lambda-weighted mix of n-step returns, (T, N)."""
-    return compute_gae(rewards, values, next_values, done, discount, lam) + values

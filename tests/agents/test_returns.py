@@ -1,9 +1,14 @@
 import torch
 
-from mimickit.agents.returns import compute_gae, compute_next_values, compute_td_lambda_returns
+from mimickit.agents.returns import compute_gae, compute_next_values
 from mimickit.envs.base_env import DoneFlags
 
 NULL, FAIL, SUCC, TIME = (int(f) for f in (DoneFlags.NULL, DoneFlags.FAIL, DoneFlags.SUCC, DoneFlags.TIME))
+
+
+def compute_td_lambda_returns(r, v, nv, done, gamma, lam):
+    """The critic's target as the agent forms it: R_t = A_t + V(s_t)."""
+    return compute_gae(r, v, nv, done, gamma, lam) + v
 
 
 def _naive_gae(r, v, nv, done, gamma, lam):
