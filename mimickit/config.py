@@ -1,15 +1,21 @@
 """Typed config schemas.
 
-The run-level keys are a dataclass registered in Hydra's ConfigStore, so Hydra rejects unknown keys and wrong
-types while composing. Each object built from a `_target_` is validated against a schema derived from the
-target's constructor signature (its keyword names and type hints), so the YAML keys and the constructor can never
-drift apart: a typo or a wrong type fails before anything is simulated.
+The run-level keys and the robot are dataclasses registered in Hydra's ConfigStore, so Hydra rejects unknown
+keys and wrong types while composing; `validate_run` also rejects keys added with `+` and out-of-range values.
+Each object built from a `_target_` is validated against a schema derived from the target's constructor signature
+(its keyword names and type hints), so the YAML keys and the constructor can never drift apart. The schema
+reaches into nested settings: a nested node with its own `_target_` (an optimiser) is checked against that
+class, and a parameter annotated `KwargsOf(cls)` (a model's or a recorder's settings) against `cls`'s
+constructor. A typo or a wrong type at any depth fails before anything is built.
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import enum
+import functools
 import inspect
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -17,12 +23,22 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_class
 from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 
 class Mode(str, enum.Enum):
     train = "train"
     test = "test"
     play = "play"  # kinematic playback (env=view_motion): no agent
+
+
+@dataclass
+class RobotConfig:
+    """A character: its MJCF and the bodies envs refer to by name."""
+
+    mjcf: str = MISSING
+    key_bodies: list[str] = MISSING  # end effectors tracked by rewards and observations
+    contact_bodies: list[str] = MISSING  # bodies allowed to touch the ground
 
 
 @dataclass
@@ -44,7 +60,7 @@ class RunConfig:
     torch_threads: int = 1
     tf32: bool = True
     sim: Any = MISSING
-    robot: Any = MISSING
+    robot: RobotConfig = MISSING
     motion: Any = MISSING
     env: Any = MISSING
     algo: Any = MISSING
@@ -55,24 +71,65 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
 
 
+# run-level integers and their smallest allowed value
+_MINIMUM = {"num_envs": 1, "max_iters": 1, "test_episodes": 0, "video_steps": 1, "torch_threads": 1}
+
+
+def validate_run(cfg: DictConfig) -> None:
+    """Run-level checks Hydra's schema cannot make: keys added with `+` (Hydra accepts `+max_iter=5` into a
+    structured config) and values out of range."""
+    unknown = sorted(set(cfg.keys()) - {f.name for f in dataclasses.fields(RunConfig)})
+    if unknown:
+        raise ValueError(f"unknown run-level keys {unknown}; known: {sorted(f.name for f in dataclasses.fields(RunConfig))}")
+    for key, minimum in _MINIMUM.items():
+        if cfg[key] < minimum:
+            raise ValueError(f"{key} must be >= {minimum}, got {cfg[key]}")
+    _merge_checked(RobotConfig, OmegaConf.to_container(cfg.robot, resolve=True), "robot", "the robot")
+
+
+@dataclass(frozen=True)
+class KwargsOf:
+    """Type-hint marker for a parameter that takes a mapping of another class's keyword arguments, so its YAML is
+    validated against that constructor:
+
+        model: Annotated[dict, KwargsOf(ActorCritic, filled_in=("obs_dim", "action_dim"))]
+
+    `filled_in` are the arguments the receiving code supplies itself.
+    """
+
+    cls: type
+    filled_in: tuple[str, ...] = ()
+
+
 # Constructor parameters filled in by the composition root rather than by YAML.
 RUNTIME_ARGS = {"engine", "env", "motion_lib", "logger", "out_dir"}
 
 _SCALARS = (int, float, bool, str)
 
 
+def _is_scalar(hint: Any) -> bool:
+    return hint in _SCALARS or (inspect.isclass(hint) and issubclass(hint, enum.Enum))
+
+
 def _schema_type(hint: Any) -> Any:
     """Map a constructor type hint onto one OmegaConf can check; fall back to Any."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if hint in _SCALARS or (inspect.isclass(hint) and issubclass(hint, enum.Enum)):
+    if _is_scalar(hint):
         return hint
-    if origin is typing.Union and type(None) in args:
+    if origin is typing.Annotated:
+        marker = next((m for m in hint.__metadata__ if isinstance(m, KwargsOf)), None)
+        return _kwargs_schema(marker.cls, marker.filled_in) if marker else _schema_type(args[0])
+    if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
-        return Optional[_schema_type(inner[0])] if len(inner) == 1 else Any
-    if origin in (list, typing.List) and args:
+        if len(inner) > 1:  # `float | Tensor` (torch.optim's lr): the one scalar a config can hold
+            inner = [a for a in inner if _is_scalar(a)]
+        if len(inner) != 1:
+            return Any
+        return Optional[_schema_type(inner[0])] if type(None) in args else _schema_type(inner[0])
+    if origin in (list, typing.List, collections.abc.Sequence) and args:
         return list[_schema_type(args[0])]
-    if origin in (dict, typing.Dict) and args:
+    if origin in (dict, typing.Dict, collections.abc.Mapping) and args:
         return dict[str, _schema_type(args[1])]
     return Any
 
@@ -80,7 +137,7 @@ def _schema_type(hint: Any) -> Any:
 def _param_hints(cls: type) -> dict[str, Any]:
     """Constructor type hints; annotations that only resolve under TYPE_CHECKING become Any."""
     try:
-        return typing.get_type_hints(cls.__init__)
+        return typing.get_type_hints(cls.__init__, include_extras=True)
     except NameError:
         namespace = vars(inspect.getmodule(cls))
         hints = {}
@@ -110,30 +167,58 @@ def _constructor_params(cls: type) -> list[tuple[inspect.Parameter, Any]]:
 
 def schema_for(target: str) -> type:
     """A dataclass with one typed field per keyword of `target`'s constructor (and of the constructors its
-    `**kwargs` reach)."""
-    fields = [("_target_", str, field(default=target))]
-    for param, hint in _constructor_params(get_class(target)):
-        if param.name in RUNTIME_ARGS:
+    `**kwargs` reach); `_partial_: true` makes the parameters without a default optional (they come later)."""
+    cls = get_class(target)
+    fields = [("_target_", str, field(default=target)), ("_partial_", bool, field(default=False))]
+    fields += _param_fields(cls, RUNTIME_ARGS)
+    return dataclasses.make_dataclass(f"{cls.__name__}Config", fields)
+
+
+@functools.cache
+def _kwargs_schema(cls: type, filled_in: tuple[str, ...]) -> type:
+    return dataclasses.make_dataclass(f"{cls.__name__}Kwargs", _param_fields(cls, set(filled_in)))
+
+
+def _param_fields(cls: type, skipped: set[str]) -> list[tuple[str, Any, Any]]:
+    fields = []
+    for param, hint in _constructor_params(cls):
+        if param.name in skipped:
             continue
         if param.default is inspect.Parameter.empty:
             default = field(default=MISSING)
         elif isinstance(param.default, (list, dict)):
             default = field(default_factory=lambda v=param.default: v)
+        elif isinstance(param.default, tuple):  # OmegaConf holds sequences as lists
+            default = field(default_factory=lambda v=param.default: list(v))
         else:
             default = field(default=param.default)
         fields.append((param.name, _schema_type(hint), default))
-    return dataclasses.make_dataclass(f"{get_class(target).__name__}Config", fields)
+    return fields
+
+
+def _merge_checked(schema: type, values: dict, where: str, what: str) -> DictConfig:
+    """`values` merged into `schema`, or a ValueError naming the full key, the value and the expected type."""
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), values)
+    except OmegaConfBaseException as err:
+        key = f"{where}.{err.full_key}" if getattr(err, "full_key", None) else where
+        raise ValueError(f"invalid '{key}' for {what}: {err.msg}") from None
 
 
 def validate_target(cfg: DictConfig, group: str) -> None:
-    """Raise a clear error if `cfg` has keys or values its `_target_` does not accept."""
+    """Raise a clear error if `cfg`, or a nested node with its own `_target_`, has keys or values its `_target_`
+    does not accept."""
     if "_target_" not in cfg:
         raise ValueError(f"config group '{group}' has no _target_")
-    values = OmegaConf.to_container(cfg, resolve=True)
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema_for(cfg._target_)), values)
-    except Exception as err:  # OmegaConf's message names the key and the expected type
-        raise ValueError(f"invalid '{group}' config for {cfg._target_}: {err}") from None
-    missing = [k for k in OmegaConf.missing_keys(merged)]
-    if missing:
-        raise ValueError(f"'{group}' config for {cfg._target_} lacks required keys {missing}")
+    _validate_node(OmegaConf.to_container(cfg, resolve=True), group)
+
+
+def _validate_node(values: dict, where: str) -> None:
+    target = values["_target_"]
+    merged = _merge_checked(schema_for(target), values, where, target)
+    missing = OmegaConf.missing_keys(merged)
+    if missing and not values.get("_partial_", False):
+        raise ValueError(f"'{where}' config for {target} lacks required keys {sorted(missing)}")
+    for key, value in values.items():
+        if isinstance(value, dict) and "_target_" in value:
+            _validate_node(value, f"{where}.{key}")

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import hydra
 import torch
+from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mimickit.config import Mode, register_configs, validate_target
+from mimickit.config import Mode, register_configs, validate_run, validate_target
 from mimickit.loggers.base import CompositeLogger
 from mimickit.utils import distributed
-from mimickit.utils.checkpoint import load_checkpoint
+from mimickit.resume import CONFIG_NAME, resolve_resume
+from mimickit.utils.checkpoint import atomic_write
 from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.preemption import PreemptionGuard, finished_training_metrics
 from mimickit.utils.seeding import seed_everything
@@ -32,7 +35,10 @@ SUMMARY_KEYS = ("return", "train/return", "train/episode_length", "test/episode_
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every `_target_` group against its constructor before building anything."""
+    """Check the run-level keys, and every `_target_` group against its constructor, before building anything."""
+    validate_run(cfg)
+    if cfg.mode == Mode.test and (cfg.model_file is None or not os.path.isfile(cfg.model_file)):
+        raise FileNotFoundError(f"mode=test needs model_file=<path to a checkpoint>; got {cfg.model_file!r}")
     groups = BUILT_GROUPS if cfg.mode == Mode.train or cfg.mode == Mode.test else ("sim", "motion", "env")
     for group in groups:
         validate_target(cfg[group], group)
@@ -71,8 +77,6 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
     try:
         if cfg.mode == Mode.train:
             return train(agent, cfg)
-        if cfg.model_file is None:
-            raise ValueError("mode=test needs model_file=<path to a checkpoint>")
         agent.load(cfg.model_file)
         metrics = agent.test(num_episodes=cfg.test_episodes)
         log.info("test: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
@@ -82,14 +86,10 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
 
 
 def train(agent, cfg: DictConfig) -> dict:
-    """Train; resume from the run directory's checkpoint when there is one (a requeued SLURM job reruns in its
-    own directory), and let a preemption signal wait for a checkpoint (see mimickit.utils.preemption)."""
-    has_checkpoint = os.path.isfile(agent.checkpoint_path)
-    if has_checkpoint:
-        iteration = load_checkpoint(agent.checkpoint_path)["iteration"]
-        log.info("resuming from %s at iteration %d", agent.checkpoint_path, iteration)
+    """Train (from the run directory's checkpoint with resume=true, see mimickit.resume), and let a preemption
+    signal wait for a checkpoint (see mimickit.utils.preemption)."""
     with PreemptionGuard():
-        metrics = agent.train(max_iters=cfg.max_iters, resume=cfg.resume or has_checkpoint)
+        metrics = agent.train(max_iters=cfg.max_iters, resume=cfg.resume)
     shown = {k: v for k, v in metrics.items() if k in SUMMARY_KEYS or k.endswith("tracking_error")}
     log.info("trained %d iterations into %s: %s", metrics.get("iteration", 0), agent.out_dir,
              " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
@@ -122,14 +122,26 @@ def main(cfg: DictConfig) -> float | None:
 
 def run_job(cfg: DictConfig) -> float | None:
     out_dir = HydraConfig.get().runtime.output_dir
-    if distributed.launcher_rank() == 0:
-        OmegaConf.save(cfg, os.path.join(out_dir, "config.yaml"), resolve=True)
     try:
+        if cfg.mode == Mode.train:
+            cfg = resolve_resume(cfg, out_dir, HydraConfig.get().overrides.task, compose(config_name="config"))
+        if distributed.launcher_rank() == 0:
+            text = OmegaConf.to_yaml(cfg, resolve=True)
+            atomic_write(os.path.join(out_dir, CONFIG_NAME), lambda f: f.write(text.encode()))
         metrics = run_workers(cfg, out_dir) if distributed.wants_workers(cfg.devices) else run(cfg, out_dir)
-    except Exception:  # Hydra's sweep launchers keep the exception but log it nowhere in the job's own files
-        log.exception("run failed")
+    except Exception:
+        _log_to_files_only("run failed")
         raise
     return metrics.get("return") if metrics else None
+
+
+def _log_to_files_only(message: str) -> None:
+    """Record the current exception's traceback in the job's log file: Hydra's sweep launchers keep the exception
+    but write it to none of the job's own files. The console gets it once, from Hydra."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, sys.exc_info())
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,33 @@ def test_console_script_works_from_any_directory(tmp_path):
     out = subprocess.run([str(script), "num_envs=5", "--cfg", "job"], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "num_envs: 5" in out.stdout
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+max_iter=5", r"unknown run-level keys \['max_iter'\]"),
+    ("max_iters=-5", "max_iters must be >= 1"),
+    ("num_envs=0", "num_envs must be >= 1"),
+    ("algo.actor_optimizer.lr=abc", r"'algo.actor_optimizer.lr' for torch.optim.Adam"),
+    ("+algo.actor_optimizer.lrr=1", r"'algo.actor_optimizer.lrr'"),
+    ("algo.model.actor_hidden_dims=512", r"'algo.model.actor_hidden_dims'"),
+    ("+algo.model.width=3", r"'algo.model.width'"),
+    ("env.reward.pose_w=heavy", r"'env.reward.pose_w'"),
+    ("+env.reward.pos_w=1", r"'env.reward.pos_w'"),
+    ("+robot.gains=1", r"'robot.gains' for the robot"),
+])
+def test_bad_nested_and_added_keys_fail_validation(override, message):
+    cfg = compose_cfg(["experiment=deepmimic_humanoid_ppo", override])
+    with pytest.raises(ValueError, match=message):
+        validate(cfg)
+
+
+def test_recorder_settings_are_typed():
+    cfg = compose_cfg(["env=view_motion", "env.recorder.width=wide"])
+    with pytest.raises(ValueError, match="'env.recorder.width'"):
+        validate(cfg)
+
+
+def test_bad_nested_value_fails_before_the_engine_is_built(tmp_path):
+    out = run_cli("algo.actor_optimizer.lr=abc", f"hydra.run.dir={tmp_path}")
+    assert out.returncode != 0 and "'algo.actor_optimizer.lr'" in out.stderr
+    assert "engine" not in out.stderr.lower() and "torch/optim" not in out.stderr

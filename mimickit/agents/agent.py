@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import abc
 import itertools
+import logging
 import math
 import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
@@ -23,22 +24,29 @@ from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
 from mimickit.agents.optim import build_optimizer
 from mimickit.agents.returns import compute_gae, compute_next_values
 from mimickit.agents.storage import Batch, RolloutStorage, Transition
+from mimickit.config import KwargsOf
 from mimickit.envs.base_env import BaseEnv
 from mimickit.loggers.base import Logger
 from mimickit.models.actor_critic import ActorCritic, DiagGaussian
 from mimickit.models.normalizer import RunningNormalizer
 from mimickit.utils import distributed
 from mimickit.utils.checkpoint import (
+    CHECKPOINT_NAME,
+    INTERMEDIATE_DIR,
+    CheckpointError,
     capture_rng_state,
     load_checkpoint,
+    intermediate_checkpoint_path,
     restore_rng_state,
+    run_checkpoints,
     save_checkpoint,
     save_json,
 )
 from mimickit.utils.preemption import checkpoint_if_preempted
 from mimickit.utils.timer import SectionTimer
 
-CHECKPOINT_NAME = "model.pt"
+log = logging.getLogger(__name__)
+
 METRICS_NAME = "metrics.json"
 # test episodes check for completion every this many steps: one host sync per check, not per step
 TEST_SYNC_INTERVAL = 16
@@ -71,7 +79,7 @@ class Agent(abc.ABC):
         logger: Logger | None = None,
         out_dir: str = ".",
         device: str = "cpu",
-        model: dict[str, Any] | None = None,
+        model: Annotated[dict, KwargsOf(ActorCritic, filled_in=("obs_dim", "action_dim"))] | None = None,
         actor_optimizer: Any = None,
         critic_optimizer: Any = None,
         discount: float = 0.99,
@@ -91,6 +99,7 @@ class Agent(abc.ABC):
         entropy_weight: float = 0.0,
         save_intermediate: bool = False,
         resume_from: str | None = None,
+        unstable_warning_share: float = 0.01,
     ):
         """
         Args:
@@ -109,6 +118,8 @@ class Agent(abc.ABC):
             entropy_weight: weight of the entropy bonus (useful with a learned std).
             save_intermediate: also keep `checkpoints/iter_XXXXXX.pt` at every output.
             resume_from: checkpoint that `train` continues from.
+            unstable_warning_share: warn (once) when more than this share of an iteration's env steps ended in a
+                simulation blow-up (`env.num_unstable_resets`); such steps are failures no policy can avoid.
         """
         for name, value in [("steps_per_iter", steps_per_iter), ("iters_per_output", iters_per_output),
                             ("actor_epochs", actor_epochs), ("critic_epochs", critic_epochs)]:
@@ -135,6 +146,7 @@ class Agent(abc.ABC):
         self.entropy_weight = entropy_weight
         self.save_intermediate = save_intermediate
         self.resume_from = resume_from
+        self.unstable_warning_share = unstable_warning_share
         # several workers (mimickit.utils.distributed): each steps its own envs; only rank 0 logs and checkpoints
         self.world_size = distributed.get_world_size()
         self.is_main_process = distributed.get_rank() == 0
@@ -154,6 +166,8 @@ class Agent(abc.ABC):
         self.sample_count = 0
         self.wall_time = 0.0
         self._obs: torch.Tensor | None = None
+        self._unstable_resets_seen = 0  # env.num_unstable_resets when the current iteration's rollout began
+        self._warned_unstable = False
 
     # ------------------------------------------------------------------ public API
     @property
@@ -167,8 +181,10 @@ class Agent(abc.ABC):
         one would, because every output iteration ends by resetting all envs, and the checkpoint holds the RNG
         states taken just before that reset.
         """
-        if resume or self.resume_from is not None:
-            self.load(self.resume_from or self.checkpoint_path)
+        if self.resume_from is not None:
+            self.load(self.resume_from)
+        elif resume:
+            self._resume()
         if self.world_size > 1:  # every worker starts from rank 0's models
             distributed.broadcast_modules(self._checkpointed().values())
         self._start_segment()
@@ -211,12 +227,38 @@ class Agent(abc.ABC):
         save_checkpoint(path, state)
 
     def load(self, path: str) -> None:
-        state = load_checkpoint(path, map_location=self.device)
+        self._restore(load_checkpoint(path, map_location=self.device), path)
+
+    def _resume(self) -> None:
+        """Restore the run directory's `model.pt`; when it is unreadable (a crash of the disk, not of the atomic
+        write), the newest intermediate checkpoint that loads, saying so."""
+        errors = []
+        for path in run_checkpoints(self.out_dir):
+            try:
+                state = load_checkpoint(path, map_location=self.device)
+            except CheckpointError as err:
+                log.warning("%s; trying an earlier checkpoint", err)
+                errors.append(str(err))
+                continue
+            if errors:
+                log.warning("resuming from %s: the newest readable checkpoint (%d unreadable)", path, len(errors))
+            self._restore(state, path)
+            log.info("resumed from %s at iteration %d", path, self.iteration)
+            return
+        if errors:
+            raise CheckpointError(f"no readable checkpoint in {self.out_dir!r}: " + "; ".join(errors))
+        raise FileNotFoundError(f"nothing to resume in {self.out_dir!r}: no {CHECKPOINT_NAME} and no "
+                                f"{INTERMEDIATE_DIR}/iter_*.pt")
+
+    def _restore(self, state: dict[str, Any], path: str) -> None:
         missing = [name for name in self._checkpointed() if name not in state]
         if missing:
             raise KeyError(f"checkpoint {path!r} lacks {missing}; it holds {sorted(state)}")
         for name, obj in self._checkpointed().items():
-            obj.load_state_dict(state[name])
+            try:
+                obj.load_state_dict(state[name])
+            except (RuntimeError, ValueError, KeyError) as err:  # e.g. other network sizes than this run's
+                raise CheckpointError(f"checkpoint {path!r} does not fit this run's {name}: {err}") from None
         self.iteration = int(state["iteration"])
         self.sample_count = int(state["sample_count"])
         self.wall_time = float(state["wall_time"])
@@ -337,6 +379,7 @@ class Agent(abc.ABC):
         """Reset all envs and the running episode statistics (training start, and after each output)."""
         self._obs = self.env.reset()
         self.train_episodes.reset()
+        self._unstable_resets_seen = self.env.num_unstable_resets  # test episodes' blow-ups are not the rollout's
 
     @torch.no_grad()
     def _run_test_episodes(self, num_episodes: int) -> dict[str, float]:
@@ -372,7 +415,38 @@ class Agent(abc.ABC):
         device_stats.update(distributed.all_reduce_mean(update_stats) if self.world_size > 1 else update_stats)
         row.update(_to_floats(device_stats))
         row.update({k: float(v) for k, v in stats.items() if not torch.is_tensor(v)})
+        row.update(self._unstable_reset_counts())
+        self._warn_if_unstable(row["sim/unstable_resets"])
         return row
+
+    def _unstable_reset_counts(self) -> dict[str, float]:
+        """Envs reset because their simulation diverged, over all workers: in this iteration's rollout, and in
+        total since this process started training (test episodes included). Reading the env's counter may wait for
+        the device; here the row's other values have just been copied to the host, so that wait is short."""
+        total = self.env.num_unstable_resets
+        counts = [total - self._unstable_resets_seen, total]
+        self._unstable_resets_seen = total
+        if self.world_size > 1:
+            summed = torch.tensor(counts, dtype=torch.float64, device=self.device)
+            distributed.all_reduce_([summed])
+            counts = summed.tolist()
+        return {"sim/unstable_resets": float(counts[0]), "sim/unstable_resets_total": float(counts[1])}
+
+    def _warn_if_unstable(self, unstable_resets: float) -> None:
+        """One warning, the first time the blow-ups pass `unstable_warning_share` of an iteration's env steps:
+        the counts in the log are easy to overlook, and the usual cause is a setting, not the policy."""
+        env_steps = self.storage.num_samples * self.world_size
+        share = unstable_resets / env_steps
+        if self._warned_unstable or share <= self.unstable_warning_share or not self.is_main_process:
+            return
+        self._warned_unstable = True
+        log.warning(
+            "%.1f%% of the env steps of iteration %d (%d of %d) ended in a simulation blow-up that reset the env "
+            "(warning above unstable_warning_share = %.1f%%): the physics is unstable. Use a smaller timestep "
+            "(raise sim.sim_freq) or more joint damping (raise sim.passive_damping_frac). Counted in the log as "
+            "sim/unstable_resets and sim/unstable_resets_total; this warning is not repeated.",
+            100 * share, self.iteration, unstable_resets, env_steps, 100 * self.unstable_warning_share,
+        )
 
     def _episode_summary(self, tracker: EpisodeTracker) -> dict[str, torch.Tensor]:
         """The tracker's summary; with several workers, over the episodes of all of them."""
@@ -385,7 +459,7 @@ class Agent(abc.ABC):
         self.logger.log(row, self.sample_count)
         self.save(self.checkpoint_path)
         if self.save_intermediate:
-            path = os.path.join(self.out_dir, "checkpoints", f"iter_{self.iteration:06d}.pt")
+            path = intermediate_checkpoint_path(self.out_dir, f"{self.iteration:06d}")
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copyfile(self.checkpoint_path, path)
 

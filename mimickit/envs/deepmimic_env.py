@@ -2,11 +2,12 @@
 reference state initialisation and early termination."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import torch
 
 from mimickit.anim import rotations as rot
+from mimickit.config import KwargsOf
 from mimickit.envs import rewards
 from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.char_env import CharEnv
@@ -39,7 +40,7 @@ class DeepMimicEnv(CharEnv):
         tar_obs_steps: list[int],
         enable_phase_obs: bool,
         rand_reset: bool,
-        reward: dict[str, float],
+        reward: Annotated[dict, KwargsOf(rewards.ImitationWeights)],
     ):
         super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
         self.motion_lib = motion_lib

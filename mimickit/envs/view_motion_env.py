@@ -5,14 +5,15 @@ only forward kinematics; nothing is simulated, so the engine can run with `contr
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import time
+from typing import Annotated
 from pathlib import Path
 
 import torch
 
 from mimickit.anim.motion_lib import MotionLib
+from mimickit.config import KwargsOf
 from mimickit.sim.engine import Engine
 from mimickit.utils.video import VideoRecorder, launch_viewer
 
@@ -40,7 +41,7 @@ class ViewMotionEnv:
         motion_lib: MotionLib,
         time_offset: float = 0.0,
         shown_envs: list[int] | None = None,
-        recorder: dict | None = None,
+        recorder: Annotated[dict, KwargsOf(VideoRecorder, filled_in=("engine", "env_ids"))] | None = None,
     ):
         """
         Args:
@@ -52,7 +53,7 @@ class ViewMotionEnv:
         """
         if motion_lib.num_dofs != engine.num_dofs:
             raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
-        self.recorder_settings = _check_recorder_settings(recorder or {})
+        self.recorder_settings = dict(recorder or {})
         self.engine = engine
         self.motion_lib = motion_lib
         self.num_envs = engine.num_envs
@@ -87,14 +88,6 @@ class ViewMotionEnv:
             self.env_ids, frame.root_pos, frame.root_rot, frame.dof_pos,
             frame.root_lin_vel, frame.root_ang_vel, frame.dof_vel,
         )
-
-
-def _check_recorder_settings(settings: dict) -> dict:
-    known = set(inspect.signature(VideoRecorder.__init__).parameters) - {"self", "engine", "env_ids"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ValueError(f"unknown recorder settings {unknown}; VideoRecorder accepts {sorted(known)}")
-    return dict(settings)
 
 
 def play(env: ViewMotionEnv, out_dir: str, visualize: bool, video: bool, num_steps: int) -> dict:

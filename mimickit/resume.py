@@ -1,0 +1,109 @@
+"""What a training run may do with a run directory that already holds a checkpoint.
+
+- Without `resume=true` the run is refused: starting afresh would overwrite the earlier run's config, log and
+  checkpoint. A requeued SLURM job (SLURM_RESTART_COUNT > 0) reruns its own command and counts as `resume=true`.
+- With `resume=true` the saved `config.yaml` is the base, so the original overrides need not be repeated. The
+  command line may change the keys in RESUMABLE_KEYS (a longer run, other logging); any other override that
+  differs from the saved run (motion, num_envs, network sizes, ...) is refused with the list of differences.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from mimickit.config import RunConfig
+from mimickit.utils.checkpoint import run_checkpoints
+
+CONFIG_NAME = "config.yaml"
+# keys (and subtrees) a resumed run may change: they do not change what is being trained
+RESUMABLE_KEYS = (
+    "max_iters", "resume", "test_episodes", "algo.test_episodes", "torch_threads", "tf32", "visualize", "video",
+    "video_steps", "logger", "algo.iters_per_output", "algo.save_intermediate",
+)
+_ABSENT = "<absent>"
+
+
+class RunDirectoryError(RuntimeError):
+    """A run directory that this run may not write into, or may not resume as asked."""
+
+
+def is_requeued_job() -> bool:
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
+def resolve_resume(cfg: DictConfig, out_dir: str, overrides: Sequence[str], defaults: DictConfig) -> DictConfig:
+    """The config a training run in `out_dir` runs with: `cfg` itself for a fresh directory, the saved run's config
+    (plus the resumable overrides, with `resume` set) for a resumed one.
+
+    `overrides` are the command line's task overrides and `defaults` the config composed without them: together
+    they tell which keys the user set, so that keys left out keep the saved run's values.
+    """
+    checkpoints = run_checkpoints(out_dir)
+    resume = cfg.resume or is_requeued_job()
+    if not checkpoints:
+        if cfg.resume:
+            raise RunDirectoryError(f"resume=true, but {out_dir!r} holds no checkpoint (model.pt or "
+                                    "checkpoints/iter_*.pt) to resume from")
+        return cfg
+    if not resume:
+        raise RunDirectoryError(
+            f"{out_dir!r} already holds a checkpoint ({os.path.relpath(checkpoints[0], out_dir)}) of an earlier run. "
+            "Pass resume=true to continue that run, or choose another hydra.run.dir to start a new one.")
+    saved_path = os.path.join(out_dir, CONFIG_NAME)
+    if not os.path.isfile(saved_path):
+        raise RunDirectoryError(f"cannot resume {out_dir!r}: it has a checkpoint but no {CONFIG_NAME} to resume with")
+    saved = OmegaConf.load(saved_path)
+    resumed, differences = merge_into_saved(saved, cfg, explicit_keys(cfg, overrides, defaults))
+    if differences:
+        lines = "\n".join(f"  {key}: {old} (saved run) -> {new} (now)" for key, old, new in differences)
+        raise RunDirectoryError(
+            f"resume=true continues the run saved in {saved_path}; these overrides would change it:\n{lines}\n"
+            f"Only {', '.join(RESUMABLE_KEYS)} may change on resume; start a new run directory for the others.")
+    resumed.resume = True
+    return resumed
+
+
+def explicit_keys(cfg: DictConfig, overrides: Sequence[str], defaults: DictConfig) -> set[str]:
+    """Leaf keys the command line set: those it changed from the defaults (group choices and presets included),
+    and every key under an override's key, even where the value equals the default."""
+    leaves, default_leaves = flat_leaves(cfg), flat_leaves(defaults)
+    keys = {k for k in leaves.keys() | default_leaves.keys() if leaves.get(k, _ABSENT) != default_leaves.get(k, _ABSENT)}
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        keys |= {k for k in leaves.keys() | default_leaves.keys() if _under(k, override.key_or_group)}
+    return keys
+
+
+def merge_into_saved(saved: DictConfig, cfg: DictConfig, keys: set[str]) -> tuple[DictConfig, list[tuple[str, Any, Any]]]:
+    """The saved config with the resumable changes of `keys` applied, and the other changes as
+    (key, saved value, new value)."""
+    saved_leaves, leaves = flat_leaves(saved), flat_leaves(cfg)
+    changed = sorted(k for k in keys if saved_leaves.get(k, _ABSENT) != leaves.get(k, _ABSENT))
+    resumed = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
+    for key in {r for r in RESUMABLE_KEYS if any(_under(k, r) for k in changed)}:
+        OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), merge=False)
+    refused = [(k, saved_leaves.get(k, _ABSENT), leaves.get(k, _ABSENT)) for k in changed
+               if not any(_under(k, r) for r in RESUMABLE_KEYS)]
+    return resumed, refused
+
+
+def flat_leaves(cfg: DictConfig) -> dict[str, Any]:
+    """{"a.b.c": value} of every leaf, interpolations resolved (lists are leaves)."""
+    out: dict[str, Any] = {}
+
+    def visit(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                visit(value, f"{prefix}.{key}" if prefix else str(key))
+        else:
+            out[prefix] = node
+
+    visit(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "")
+    return out
+
+
+def _under(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(prefix + ".")

@@ -1,0 +1,90 @@
+"""A run directory with a checkpoint is never trained into afresh; resume=true continues the saved run and refuses
+overrides that would change it. Driven through the CLI, as a user would."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["sim.nthread=1", "algo.steps_per_iter=4", "test_episodes=0", "algo.iters_per_output=1",
+        "algo.model.actor_hidden_dims=[32]", "algo.model.critic_hidden_dims=[32]"]
+
+
+def run_cli(run_dir, *overrides, env=None):
+    base = {k: v for k, v in os.environ.items() if k != "SLURM_RESTART_COUNT"}  # not requeued unless asked
+    env = {**base, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "mimickit.run", *FAST, *overrides, f"hydra.run.dir={run_dir}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def saved(run_dir):
+    return yaml.safe_load((run_dir / "config.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """A finished 2-iteration run with 4 envs (not the default 64) on the procedural clip."""
+    run_dir = tmp_path_factory.mktemp("run")
+    out = run_cli(run_dir, "num_envs=4", "max_iters=2")
+    assert out.returncode == 0, out.stderr
+    return run_dir
+
+
+def copy_run(first_run, tmp_path):
+    return Path(shutil.copytree(first_run, tmp_path / "run"))
+
+
+def test_training_into_a_run_with_a_checkpoint_is_refused(first_run, tmp_path):
+    run_dir = copy_run(first_run, tmp_path)
+    before = (run_dir / "config.yaml").read_text()
+    out = run_cli(run_dir, "num_envs=4", "max_iters=3")
+    assert out.returncode != 0
+    assert "already holds a checkpoint" in out.stderr and "resume=true" in out.stderr
+    assert out.stderr.count("Traceback") == 1  # each error is printed once
+    assert (run_dir / "config.yaml").read_text() == before
+
+
+def test_resume_keeps_the_saved_config_without_repeating_overrides(first_run, tmp_path):
+    run_dir = copy_run(first_run, tmp_path)
+    out = run_cli(run_dir, "resume=true", "max_iters=3")
+    assert out.returncode == 0, out.stderr
+    cfg = saved(run_dir)
+    assert cfg["num_envs"] == 4 and cfg["sim"]["num_envs"] == 4 and cfg["max_iters"] == 3 and cfg["resume"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["iteration"] == 3 and metrics["samples"] == 3 * 4 * 4
+
+
+def test_resume_refuses_overrides_that_change_the_run(first_run, tmp_path):
+    run_dir = copy_run(first_run, tmp_path)
+    before = (run_dir / "config.yaml").read_text()
+    out = run_cli(run_dir, "resume=true", "max_iters=3", "motion=walk", "num_envs=8",
+                  "algo.model.actor_hidden_dims=[64]")
+    assert out.returncode != 0
+    for line in ("num_envs: 4 (saved run) -> 8 (now)", "algo.model.actor_hidden_dims: [32] (saved run) -> [64] (now)",
+                 "motion.motion_file: data/motions/procedural/humanoid_procedural.pkl (saved run)"):
+        assert line in out.stderr, out.stderr
+    assert "max_iters" not in out.stderr.split("would change it:")[1].split("Only")[0]
+    assert (run_dir / "config.yaml").read_text() == before
+
+
+def test_explicit_default_value_still_counts_as_a_change(first_run, tmp_path):
+    run_dir = copy_run(first_run, tmp_path)
+    out = run_cli(run_dir, "resume=true", "max_iters=3", "num_envs=64")  # 64 is the default, the run used 4
+    assert out.returncode != 0 and "num_envs: 4 (saved run) -> 64 (now)" in out.stderr
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    out = run_cli(tmp_path, "resume=true", "max_iters=1")
+    assert out.returncode != 0 and "holds no checkpoint" in out.stderr
+
+
+def test_a_requeued_slurm_job_resumes_by_itself(first_run, tmp_path):
+    run_dir = copy_run(first_run, tmp_path)
+    out = run_cli(run_dir, "num_envs=4", "max_iters=3", env={"SLURM_RESTART_COUNT": "1"})
+    assert out.returncode == 0, out.stderr
+    assert json.loads((run_dir / "metrics.json").read_text())["iteration"] == 3
