@@ -37,8 +37,10 @@ SUMMARY_KEYS = ("return", "train/return", "train/episode_length", "test/episode_
 def validate(cfg: DictConfig) -> None:
     """Check the run-level keys, and every `_target_` group against its constructor, before building anything."""
     validate_run(cfg)
-    if cfg.mode == Mode.test and (cfg.model_file is None or not os.path.isfile(cfg.model_file)):
-        raise FileNotFoundError(f"mode=test needs model_file=<path to a checkpoint>; got {cfg.model_file!r}")
+    if cfg.mode == Mode.test and cfg.model_file is None:
+        raise ValueError("mode=test needs model_file=<path to a checkpoint>")
+    if cfg.mode == Mode.test and not os.path.isfile(cfg.model_file):
+        raise FileNotFoundError(f"model_file not found: {cfg.model_file!r}")
     groups = BUILT_GROUPS if cfg.mode == Mode.train or cfg.mode == Mode.test else ("sim", "motion", "env")
     for group in groups:
         validate_target(cfg[group], group)
