@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from mimickit.utils.checkpoint import atomic_write
+from mimickit.utils.paths import REPO_ROOT
 from mimickit.utils.safe_pickle import RefusedGlobalError, restricted_loads
 
 ROOT_POS_DIM = 3
 ROOT_ROT_DIM = 3
 ROOT_DIM = ROOT_POS_DIM + ROOT_ROT_DIM
 REQUIRED_KEYS = ("loop_mode", "fps", "frames")
+CONVERTED_CLIPS_DIR = REPO_ROOT / "data" / "motions" / "humanoid"  # not in git: `make data` writes it
 _REFUSAL = (
     "a motion clip must be a plain dict of lists/numbers "
     "(older MimicKit archives pickled Motion objects; re-save them with Motion.save)"
@@ -82,7 +84,7 @@ def load_motion(path: str | os.PathLike, frame_dim: int | None = None) -> Motion
     """Read and validate a clip; `frame_dim` (if given) is what the character expects per frame."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"motion file not found: {path}")
+        raise motion_not_found(path)
     try:
         data = restricted_loads(path.read_bytes(), refusal=_REFUSAL)
     except RefusedGlobalError as e:
@@ -90,6 +92,14 @@ def load_motion(path: str | os.PathLike, frame_dim: int | None = None) -> Motion
     except Exception as e:
         raise MotionFormatError(f"{path}: not a readable motion pickle ({type(e).__name__}: {e})") from e
     return motion_from_dict(data, frame_dim=frame_dim, source=str(path))
+
+
+def motion_not_found(path: str | os.PathLike) -> FileNotFoundError:
+    """The error for a missing clip: its path once and, for a converted clip (not in git), how to make it."""
+    path = Path(path)
+    converted = any(CONVERTED_CLIPS_DIR in p.resolve().parents for p in (path, REPO_ROOT / path))
+    hint = "; run `make data` to fetch and convert the humanoid clips" if converted else ""
+    return FileNotFoundError(f"motion file not found: {path}{hint}")
 
 
 def motion_from_dict(data: object, frame_dim: int | None = None, source: str = "<dict>") -> Motion:
@@ -152,9 +162,11 @@ def _check_frames(frames: object) -> np.ndarray:
     if bad.any():
         bad_frames = np.flatnonzero(bad.any(axis=1))
         bad_cols = np.flatnonzero(bad.any(axis=0))
+        frame, col = np.argwhere(bad)[0]
         raise MotionFormatError(
             f"non-finite values (NaN/inf) in {bad_frames.size} of {array.shape[0]} frames "
-            f"(frames {_short_list(bad_frames)}), columns {bad_cols.tolist()}"
+            f"(frames {_short_list(bad_frames)}), columns {bad_cols.tolist()}; "
+            f"first: {float(array[frame, col])} at frame {frame}, column {col}"
         )
     return np.ascontiguousarray(array, dtype=np.float32)
 

@@ -3,7 +3,8 @@
 Loading precomputes, per frame, the root and body states (FK), hinge angles and finite-difference velocities;
 `calc_motion_frame` then only gathers the two frames around each query time and blends them. Times past the
 end of a WRAP clip wrap around and the root moves on by the clip's horizontal displacement once per cycle
-(as in MimicKit: the heading is not carried over); CLAMP clips hold their last frame.
+(as in MimicKit: the heading is not carried over); CLAMP clips hold their last frame. A clip whose root or joints
+move faster or further than a body can (the MAX_* bounds) is refused at load, naming the frame and the value.
 """
 from __future__ import annotations
 
@@ -16,12 +17,29 @@ import torch
 import yaml
 
 from mimickit.anim import rotations as rot
-from mimickit.anim.kinematics import KinematicCharacter
-from mimickit.anim.motion import ROOT_DIM, LoopMode, Motion, load_motion
+from mimickit.anim.kinematics import JointType, KinematicCharacter
+from mimickit.anim.motion import (
+    ROOT_DIM,
+    ROOT_POS_DIM,
+    LoopMode,
+    Motion,
+    MotionFormatError,
+    load_motion,
+    motion_not_found,
+)
 from mimickit.utils.paths import resolve_path
 
 _DATASET_SUFFIXES = (".yaml", ".yml")
 _ENTRY_KEYS = {"file", "weight"}
+
+# Bounds every clip must stay within when loaded: a clip beyond them is corrupt or in the wrong units, and would
+# otherwise train silently on episodes that end at once. Speeds are differences between consecutive frames times
+# the fps. In brackets, the maxima measured over the 26 clips of data/motions/humanoid (`make data`); the bounds
+# leave about 3x, except the root position, which grows with the clip's length rather than with the motion.
+MAX_ROOT_POS = 100.0  # m, |root position| (3.09, humanoid_amp_run: 3x would refuse any clip travelling ~10 m)
+MAX_ROOT_SPEED = 25.0  # m/s (7.88, humanoid_amp_run)
+MAX_ROOT_ANG_SPEED = 50.0  # rad/s (14.0, humanoid_amp_cartwheel)
+MAX_JOINT_ANG_SPEED = 200.0  # rad/s (3-DoF 59.6, humanoid_amp_cartwheel right_foot; 1-DoF 32.2, same clip)
 
 
 class MotionFrame(NamedTuple):
@@ -66,7 +84,7 @@ class MotionLib:
         self.character = character
         self.min_fps = float(min_fps)
         entries = load_motion_entries(motion_file)
-        motions = [_load_entry(e, character.frame_dim, motion_file) for e in entries]
+        motions = [_load_entry(e, character, motion_file) for e in entries]
         self.motion_files = [e.file for e in entries]
         self._pack(motions, [e.weight for e in entries])
 
@@ -347,10 +365,13 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
 
 def load_motion_entries(motion_file: str) -> list[MotionEntry]:
     """The clips named by `motion_file`: itself if it is a clip, else the list of a dataset YAML."""
-    path = resolve_path(motion_file, "motion file")
+    try:
+        path = resolve_path(motion_file, "motion file")
+    except FileNotFoundError:
+        raise motion_not_found(motion_file) from None
     if path.suffix not in _DATASET_SUFFIXES:
         return [MotionEntry(str(path), 1.0)]
-    data = yaml.safe_load(path.read_text())
+    data = _read_dataset(path)
     motions = data.get("motions") if isinstance(data, dict) else None
     if not isinstance(motions, list) or not motions:
         raise ValueError(f"{path}: a dataset needs a non-empty list 'motions: [{{file: ..., weight: ...}}]'")
@@ -358,6 +379,15 @@ def load_motion_entries(motion_file: str) -> list[MotionEntry]:
     if sum(e.weight for e in entries) <= 0:
         raise ValueError(f"{path}: the motion weights sum to zero")
     return entries
+
+
+def _read_dataset(path: Path) -> object:
+    """Parse a dataset YAML; yaml's own errors name no file, so a syntax error is re-raised naming it."""
+    with path.open() as stream:  # read as a stream, the parser's line/column marks name the file too
+        try:
+            return yaml.safe_load(stream)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not a valid dataset YAML: {e}") from None
 
 
 def _parse_entry(item: object, dataset: Path, index: int) -> MotionEntry:
@@ -374,10 +404,72 @@ def _parse_entry(item: object, dataset: Path, index: int) -> MotionEntry:
     return MotionEntry(str(file if file.is_absolute() else dataset.parent / file), float(weight))
 
 
-def _load_entry(entry: MotionEntry, frame_dim: int, motion_file: str) -> Motion:
+def _load_entry(entry: MotionEntry, character: KinematicCharacter, motion_file: str) -> Motion:
+    """Load and check one clip; a missing clip names the dataset that lists it too."""
     try:
-        return load_motion(entry.file, frame_dim=frame_dim)
+        motion = load_motion(entry.file, frame_dim=character.frame_dim)
     except FileNotFoundError as e:
-        if entry.file == motion_file:
-            raise
-        raise FileNotFoundError(f"{e} (listed in {motion_file})") from None
+        raise FileNotFoundError(f"{motion_file}: {e}") from None
+    check_plausible(motion, character, entry.file)
+    return motion
+
+
+def check_plausible(motion: Motion, character: KinematicCharacter, source: str) -> None:
+    """Refuse a clip whose root or joints move beyond the MAX_* bounds, naming `source`, the frame and the value."""
+    frames = torch.as_tensor(motion.frames, dtype=torch.float64)
+    root_pos = frames[:, :ROOT_POS_DIM]
+    _check_bound(source, "root position", "m", root_pos.norm(dim=-1, keepdim=True), MAX_ROOT_POS, first_frame=0)
+    fps = motion.fps
+    root_speed = root_pos.diff(dim=0).norm(dim=-1, keepdim=True) * fps
+    _check_bound(source, "root speed", "m/s", root_speed, MAX_ROOT_SPEED)
+    root_ang_speed = _rotation_steps(frames[:, ROOT_POS_DIM:ROOT_DIM]).unsqueeze(-1) * fps
+    _check_bound(source, "root angular speed", "rad/s", root_ang_speed, MAX_ROOT_ANG_SPEED)
+    steps, names = _joint_steps(frames, character)
+    _check_bound(source, "angular speed", "rad/s", steps * fps, MAX_JOINT_ANG_SPEED, [f"{n} joint " for n in names])
+
+
+def _joint_steps(frames: torch.Tensor, character: KinematicCharacter) -> tuple[torch.Tensor, list[str]]:
+    """(N - 1, joints) rotation of each moving joint between consecutive frames, and the joints' body names.
+
+    3-DoF joints: the angle of the relative rotation (an exp map jumps when it wraps at pi, the pose does not);
+    hinges: the plain angle difference (a clip's hinge angle does not wrap)."""
+    steps, names = [], []
+    for joint in character.joints:
+        col = ROOT_DIM + joint.dof_start
+        if joint.joint_type == JointType.SPHERICAL:
+            steps.append(_rotation_steps(frames[:, col : col + 3]))
+        elif joint.joint_type == JointType.HINGE:
+            steps.append(frames[:, col].diff().abs())
+        else:
+            continue
+        names.append(joint.body)
+    return (torch.stack(steps, dim=-1) if steps else frames.new_zeros(len(frames) - 1, 0)), names
+
+
+def _rotation_steps(exp_maps: torch.Tensor) -> torch.Tensor:
+    """(N - 1,) angle of the rotation from each frame's exp map to the next."""
+    quats = rot.exp_map_to_quat(exp_maps)
+    return rot.quat_diff_angle(quats[1:], quats[:-1])
+
+
+def _check_bound(
+    source: str,
+    what: str,
+    unit: str,
+    values: torch.Tensor,
+    bound: float,
+    labels: list[str] | None = None,
+    first_frame: int = 1,
+) -> None:
+    """Raise at the first of `values` (rows, columns) over `bound`, naming the frame and the value.
+
+    labels: a prefix of `what` per column; first_frame: the frame of row 0 (1 for a difference between frames,
+    which is put on the later frame, where a jump shows)."""
+    over = (values > bound).nonzero()
+    if over.numel():
+        row, col = over[0].tolist()
+        label = labels[col] if labels else ""
+        value = values[row, col].item()
+        raise MotionFormatError(
+            f"{source}: {label}{what} {value:.3g} {unit} at frame {row + first_frame} exceeds {bound:g} {unit}"
+        )

@@ -52,8 +52,15 @@ def test_numpy_values_are_accepted(tmp_path):
 
 
 def test_missing_file():
-    with pytest.raises(FileNotFoundError, match="motion file not found"):
+    with pytest.raises(FileNotFoundError, match="^motion file not found: /nonexistent/clip.pkl$"):
         load_motion("/nonexistent/clip.pkl")
+
+
+def test_missing_converted_clip_says_make_data():
+    path = REPO_ROOT / "data" / "motions" / "humanoid" / "humanoid_nope.pkl"
+    with pytest.raises(FileNotFoundError, match=rf"^motion file not found: {path}; run `make data`") as info:
+        load_motion(path)
+    assert str(info.value).count("humanoid_nope.pkl") == 1
 
 
 def test_unreadable_file(tmp_path):
@@ -91,7 +98,8 @@ def test_non_finite_values_name_frames_and_columns(tmp_path):
     data = _clip_dict(num_frames=6)
     data["frames"][2][9] = float("nan")
     data["frames"][4][11] = float("inf")
-    with pytest.raises(MotionFormatError, match=r"2 of 6 frames \(frames \[2, 4\]\), columns \[9, 11\]"):
+    message = r"2 of 6 frames \(frames \[2, 4\]\), columns \[9, 11\]; first: nan at frame 2, column 9"
+    with pytest.raises(MotionFormatError, match=message):
         load_motion(_write_pickle(tmp_path / "c.pkl", data))
 
 

@@ -1,5 +1,6 @@
 import math
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -7,12 +8,13 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.anim.kinematics import KinematicCharacter
-from mimickit.anim.motion import LoopMode, Motion, MotionFormatError
-from mimickit.anim.motion_lib import MotionLib, load_motion_entries
+from mimickit.anim.motion import LoopMode, Motion, MotionFormatError, load_motion
+from mimickit.anim.motion_lib import MAX_JOINT_ANG_SPEED, MotionLib, load_motion_entries
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("MIMICKIT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 PKL_DIR = SHARED_DATA / "motions" / "mimickit_pkl" / "humanoid"
+CONVERTED_DIR = REPO_ROOT / "data" / "motions" / "humanoid"
 PROJECT_MJCF = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
 HUMANOID_MJCF = PROJECT_MJCF if PROJECT_MJCF.is_file() else SHARED_DATA / "humanoid" / "humanoid.xml"
 
@@ -168,7 +170,7 @@ def test_bad_inputs_are_reported(character, lib, tmp_path, clip_file):
         lib.calc_motion_frame(_ids(3), torch.zeros(4))
     with pytest.raises(ValueError, match="truncate_time must be >= 0"):
         lib.sample_times(_ids(3), truncate_time=-1.0)
-    with pytest.raises(FileNotFoundError, match="motion file .*none.pkl.* not found"):
+    with pytest.raises(FileNotFoundError, match="motion file not found: .*none.pkl$"):
         MotionLib(str(tmp_path / "none.pkl"), character)
     cases = {
         "empty.yaml": ("motions: []\n", "non-empty list"),
@@ -182,7 +184,7 @@ def test_bad_inputs_are_reported(character, lib, tmp_path, clip_file):
         with pytest.raises(ValueError, match=message):
             load_motion_entries(str(tmp_path / name))
     (tmp_path / "missing.yaml").write_text("motions:\n  - {file: gone.pkl}\n")
-    with pytest.raises(FileNotFoundError, match=r"gone.pkl \(listed in .*missing.yaml\)"):
+    with pytest.raises(FileNotFoundError, match=r"missing.yaml: motion file not found: .*gone.pkl$"):
         MotionLib(str(tmp_path / "missing.yaml"), character)
 
 
@@ -224,3 +226,123 @@ def test_root_and_dof_state_without_bodies_matches_the_full_query(lib):
     assert state.body_pos is None and state.body_rot is None
     for key in ("root_pos", "root_rot", "root_lin_vel", "root_ang_vel", "dof_pos", "dof_vel"):
         torch.testing.assert_close(getattr(state, key), getattr(full, key), rtol=0, atol=0)
+
+
+# ---- errors that name what failed ----
+@pytest.mark.parametrize(
+    "text, position",
+    [
+        ("motions:\n\t- {file: a.pkl}\n", "line 2, column 1"),  # a tab
+        ("motions:\n  - {file: a.pkl, weight: 1\n  - {file: b.pkl}\n", "line 3, column 5"),  # an unclosed brace
+        ("motions: [{file: a.pkl}\n", "line 2, column 1"),  # an unclosed bracket
+    ],
+    ids=["tab", "unclosed brace", "unclosed bracket"],
+)
+def test_broken_dataset_yaml_names_the_file_and_the_position(character, tmp_path, text, position):
+    (tmp_path / "broken.yaml").write_text(text)
+    with pytest.raises(ValueError, match=rf"(?s)broken.yaml: not a valid dataset YAML: .*{position}"):
+        MotionLib(str(tmp_path / "broken.yaml"), character)
+
+
+def test_missing_converted_clip_is_named_once_and_says_make_data(character):
+    clip = "data/motions/humanoid/humanoid_nope.pkl"  # as conf/motion/*.yaml write it
+    with pytest.raises(FileNotFoundError, match=rf"^motion file not found: {clip}; run `make data`") as info:
+        MotionLib(clip, character)
+    assert str(info.value).count("humanoid_nope.pkl") == 1
+
+
+def test_dataset_entry_with_a_missing_clip_names_the_dataset_and_the_clip(character, tmp_path):
+    clip = CONVERTED_DIR / "humanoid_nope.pkl"
+    (tmp_path / "set.yaml").write_text(f"motions:\n  - {{file: {clip}}}\n")
+    with pytest.raises(FileNotFoundError, match=rf"set.yaml: motion file not found: {clip}; run `make data`"):
+        MotionLib(str(tmp_path / "set.yaml"), character)
+
+
+# ---- implausible clips are refused ----
+def _edited_clip(clip_file, path, edit, fps=None):
+    """A copy of `clip_file` with `edit(frames)` applied in place (float64 frames), pickled as is (NaNs too)."""
+    motion = load_motion(clip_file)
+    frames = motion.frames.astype("float64")
+    edit(frames)
+    path.write_bytes(pickle.dumps({"loop_mode": int(motion.loop_mode), "fps": fps or motion.fps, "frames": frames}))
+    return str(path)
+
+
+def _joint_column(character, body):
+    return next(6 + j.dof_start for j in character.joints if j.body == body)
+
+
+def test_root_jump_is_refused(character, clip_file, tmp_path):
+    def jump(frames):
+        frames[12:, 0] += 1e6
+
+    clip = _edited_clip(clip_file, tmp_path / "jump.pkl", jump)
+    with pytest.raises(MotionFormatError, match=r"jump.pkl: root position 1e\+06 m at frame 12 exceeds 100 m"):
+        MotionLib(clip, character)
+
+
+def test_root_teleport_is_refused_by_its_speed(character, clip_file, tmp_path):
+    def teleport(frames):
+        frames[30:, 1] += 5.0  # 5 m in one 60 fps frame
+
+    clip = _edited_clip(clip_file, tmp_path / "teleport.pkl", teleport)
+    with pytest.raises(MotionFormatError, match=r"teleport.pkl: root speed (29\d|30\d) m/s at frame 30 exceeds 25 m/s"):
+        MotionLib(clip, character)
+
+
+def test_nan_frame_is_refused(character, clip_file, tmp_path):
+    def nan(frames):
+        frames[7, 9] = float("nan")
+
+    clip = _edited_clip(clip_file, tmp_path / "nan.pkl", nan)
+    with pytest.raises(MotionFormatError, match=r"nan.pkl: non-finite .*first: nan at frame 7, column 9"):
+        MotionLib(clip, character)
+
+
+def test_spinning_hinge_is_refused(character, clip_file, tmp_path):
+    col = _joint_column(character, "right_lower_arm")
+
+    def spin(frames):
+        frames[20:, col] += 10.0 * torch.arange(1, len(frames) - 19).numpy()  # 10 rad per frame: 600 rad/s
+
+    clip = _edited_clip(clip_file, tmp_path / "spin.pkl", spin)
+    message = r"spin.pkl: right_lower_arm joint angular speed (59\d|60\d) rad/s at frame 20 exceeds 200 rad/s"
+    with pytest.raises(MotionFormatError, match=message):
+        MotionLib(clip, character)
+
+
+def test_spinning_ball_joint_is_refused(character, clip_file, tmp_path):
+    """2 rad per frame at 120 fps: a rotation-aware step sees at most pi per frame, so it takes a fast clip."""
+    col = _joint_column(character, "right_upper_arm")
+    assert MAX_JOINT_ANG_SPEED < 2.0 * 120
+
+    def spin(frames):
+        angle = 2.0 * torch.arange(len(frames), dtype=torch.float64)
+        axis = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(len(frames), 3)
+        frames[:, col : col + 3] = rot.quat_to_exp_map(rot.quat_from_axis_angle(axis, angle)).numpy()
+
+    clip = _edited_clip(clip_file, tmp_path / "ball.pkl", spin, fps=120.0)
+    with pytest.raises(MotionFormatError, match=r"ball.pkl: right_upper_arm joint angular speed 240 rad/s at frame 1"):
+        MotionLib(clip, character)
+
+
+def test_exp_maps_wrapping_at_pi_are_not_jumps(character, clip_file, tmp_path):
+    """The root and a shoulder turn slowly through pi: their exp maps flip sign (a 2 pi step in the values), the
+    rotation barely moves."""
+    shoulder = _joint_column(character, "right_upper_arm")
+
+    def turn(frames):
+        angle = math.pi - 0.3 + 0.01 * torch.arange(len(frames), dtype=torch.float64)
+        axis = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(len(frames), 3)
+        exp_map = rot.quat_to_exp_map(rot.quat_from_axis_angle(axis, angle)).numpy()
+        assert abs(exp_map[1:, 2] - exp_map[:-1, 2]).max() > 6.0
+        frames[:, 3:6] = frames[:, shoulder : shoulder + 3] = exp_map
+
+    assert MotionLib(_edited_clip(clip_file, tmp_path / "turn.pkl", turn), character).num_motions == 1
+
+
+@pytest.mark.skipif(not CONVERTED_DIR.is_dir(), reason=f"no converted clips at {CONVERTED_DIR} (`make data`)")
+def test_every_converted_clip_loads(character, tmp_path):
+    clips = sorted(CONVERTED_DIR.glob("*.pkl"))
+    (tmp_path / "all.yaml").write_text("motions:\n" + "".join(f"  - {{file: {c}}}\n" for c in clips))
+    assert MotionLib(str(tmp_path / "all.yaml"), character).num_motions == len(clips) > 0
