@@ -22,9 +22,10 @@ def _format_value(value: float) -> str:
 class TxtLogger(Logger):
     """Columns are fixed by the first record; a later record may omit keys (written as nan) but not add any.
 
-    A run resumed into the same directory keeps the rows of an existing log with the same columns whose
-    `step_key` value is below the first new step, so the log reads like that of an uninterrupted run; any
-    other existing file is overwritten.
+    A run resumed into the same directory keeps the rows of an existing log whose `step_key` value is below the
+    first new step, so the log reads like that of an uninterrupted run. The resumed run may log other columns
+    (e.g. no test/* ones with test_episodes=0): the header is then the old columns followed by the new ones, and
+    a row's missing cells read nan. An existing file without such rows is overwritten.
     """
 
     def __init__(self, out_dir: str, filename: str = "log.txt", column_width: int = 24, step_key: str = "samples"):
@@ -54,22 +55,24 @@ class TxtLogger(Logger):
 
     def _open(self, columns: list[str], step: int) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        old_columns, kept_rows = self._earlier_rows(step)
+        if kept_rows:
+            columns = old_columns + [c for c in columns if c not in old_columns]
         self.columns = columns
-        kept_rows = self._earlier_rows(step)
         self._file = open(self.path, "w")
         self._file.write(self._format_row(columns))
-        self._file.writelines(kept_rows)
+        self._file.writelines(self._format_row(r + ["nan"] * (len(columns) - len(r))) for r in kept_rows)
 
-    def _earlier_rows(self, step: int) -> list[str]:
-        """Rows of an existing log with these columns logged before `step` (what a resumed run keeps)."""
-        if not os.path.isfile(self.path) or self.step_key not in self.columns:
-            return []
+    def _earlier_rows(self, step: int) -> tuple[list[str], list[list[str]]]:
+        """Header and cells of the rows of an existing log logged before `step` (what a resumed run keeps)."""
+        if not os.path.isfile(self.path):
+            return [], []
         with open(self.path) as f:
-            header, *rows = f.readlines() or [""]
-        if header.split() != self.columns:
-            return []
-        col = self.columns.index(self.step_key)
-        return [r for r in rows if len(r.split()) == len(self.columns) and float(r.split()[col]) < step]
+            header, *rows = [line.split() for line in f] or [[]]
+        if self.step_key not in header:
+            return [], []
+        col = header.index(self.step_key)
+        return header, [r for r in rows if len(r) == len(header) and float(r[col]) < step]
 
     def _format_row(self, cells: list[str]) -> str:
         return " ".join(c.ljust(max(self.column_width, len(c))) for c in cells).rstrip() + "\n"

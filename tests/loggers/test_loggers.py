@@ -54,6 +54,26 @@ def test_resumed_txt_log_keeps_only_earlier_rows(tmp_path):
     assert log["samples"].tolist() == [100, 200, 300] and log["train/return"].tolist() == [1.5, 2.5, 9.0]
 
 
+def test_resumed_txt_log_with_other_columns_keeps_every_earlier_row(tmp_path):
+    """A resumed run without test episodes logs no test/* columns but a new one: the header becomes the union."""
+    first = TxtLogger(str(tmp_path))
+    for row in ROWS:
+        first.log({**row, "test/return": row["iteration"] * 10.0}, step=row["samples"])
+    first.close()
+    resumed = TxtLogger(str(tmp_path))
+    resumed.log({"iteration": 3, "samples": 300, "train/return": 9.0, "sim/unstable_resets": 4}, step=300)
+    resumed.log({"iteration": 4, "samples": 400, "test/return": 7.0}, step=400)  # old columns may be filled again
+    resumed.close()
+    log = read_txt_log(str(tmp_path / "log.txt"))
+    assert list(log) == ["iteration", "samples", "train/return", "loss/actor", "test/return", "sim/unstable_resets"]
+    assert log["samples"].tolist() == [100, 200, 300, 400]  # the old row at 300 gave way to the resumed one
+    assert log["train/return"].tolist()[:3] == [1.5, 2.5, 9.0] and math.isnan(log["train/return"][3])
+    assert log["test/return"].tolist()[:2] == [10.0, 20.0] and math.isnan(log["test/return"][2])
+    assert log["test/return"][3] == 7.0
+    assert [math.isnan(v) for v in log["sim/unstable_resets"]] == [True, True, False, True]
+    assert log["sim/unstable_resets"][2] == 4
+
+
 def test_tensorboard_event_files_are_readable(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
