@@ -398,7 +398,8 @@ class Agent(abc.ABC):
 
     # ------------------------------------------------------------------ output
     def _iteration_row(self, stats: dict[str, torch.Tensor | float], seconds: float) -> dict[str, float]:
-        """All of an iteration's statistics as floats: one host sync for the whole iteration."""
+        """All of an iteration's statistics as floats: one host sync for the whole iteration (then, with the device
+        idle, a read of the env's blow-up counter)."""
         self.wall_time += seconds
         row: dict[str, float] = {
             "iteration": self.iteration,
@@ -420,9 +421,8 @@ class Agent(abc.ABC):
         return row
 
     def _unstable_reset_counts(self) -> dict[str, float]:
-        """Envs reset because their simulation diverged, over all workers: in this iteration's rollout, and in
-        total since this process started training (test episodes included). Reading the env's counter may wait for
-        the device; here the row's other values have just been copied to the host, so that wait is short."""
+        """Envs reset because their simulation diverged, summed over workers: in this iteration's rollout, and in
+        total since the env was built (test episodes included; a resumed run counts from its restart)."""
         total = self.env.num_unstable_resets
         counts = [total - self._unstable_resets_seen, total]
         self._unstable_resets_seen = total
@@ -442,8 +442,8 @@ class Agent(abc.ABC):
         self._warned_unstable = True
         log.warning(
             "%.1f%% of the env steps of iteration %d (%d of %d) ended in a simulation blow-up that reset the env "
-            "(warning above unstable_warning_share = %.1f%%): the physics is unstable. Use a smaller timestep "
-            "(raise sim.sim_freq) or more joint damping (raise sim.passive_damping_frac). Counted in the log as "
+            "(threshold: algo.unstable_warning_share = %.1f%%). The physics is unstable: use a smaller timestep "
+            "(raise sim.sim_freq) or more joint damping (raise sim.passive_damping_frac). Logged as "
             "sim/unstable_resets and sim/unstable_resets_total; this warning is not repeated.",
             100 * share, self.iteration, unstable_resets, env_steps, 100 * self.unstable_warning_share,
         )

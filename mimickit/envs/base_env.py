@@ -55,6 +55,14 @@ class BaseEnv(abc.ABC):
         episode means the agent logs.
         """
 
+    @property
+    def num_unstable_resets(self) -> int:
+        """Running total of envs reset because their simulation diverged; 0 for envs whose physics cannot diverge.
+
+        The agent logs it; it may wait for the device (a GPU engine counts on the GPU), so read it once per
+        iteration, not per step."""
+        return 0
+
     def get_reward_terms(self) -> dict[str, torch.Tensor]:
         """Optional named reward terms of the last step, for logging."""
         return {}

@@ -1,4 +1,5 @@
-"""A one-line console progress bar (iteration, samples/s, return, episode length); silent unless stdout is a TTY."""
+"""A one-line console progress bar (iteration, samples/s, return, episode length, simulation blow-ups); silent unless
+stdout is a TTY."""
 from __future__ import annotations
 
 import sys
@@ -15,6 +16,7 @@ SHOWN = (
     ("train/return", "return", "{:.3g}"),
     ("train/episode_length", "ep_len", "{:.1f}"),
     ("test/return", "test", "{:.3g}"),
+    ("sim/unstable_resets_total", "unstable", "{:.0f}"),
 )
 
 

@@ -9,6 +9,7 @@ import torch
 from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
 from mimickit.sim.character import Character, build_character, resolve_asset_path
 from mimickit.sim.engine import ControlMode, Engine
+from mimickit.sim.mujoco_log import route_mujoco_warnings
 
 
 def compute_body_lin_vel(cvel: torch.Tensor, body_pos: torch.Tensor, root_com: torch.Tensor) -> torch.Tensor:
@@ -44,6 +45,7 @@ class CharacterEngine(Engine):
             raise ValueError(f"num_envs must be positive, got {num_envs}")
         if control_freq <= 0 or sim_freq % control_freq != 0:
             raise ValueError(f"control_freq ({control_freq}) must be positive and divide sim_freq ({sim_freq})")
+        route_mujoco_warnings()
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.control_mode = ControlMode(control_mode)

@@ -1,4 +1,6 @@
 """DeepMimic env on the CPU engine: reference state init, imitation reward, terminations, and learning."""
+import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -104,6 +106,30 @@ def test_short_training_raises_episode_length_and_imitation_return(tmp_path):
     for key in ("train/episode_length", "train/return"):
         early, late = log[key][:2].mean(), log[key][-2:].mean()
         assert late > 1.10 * early, (key, log[key])  # seeds 0-2 give 1.12-1.23
+
+
+def test_unstable_physics_is_counted_in_the_log_and_warned_once(tmp_path, caplog):
+    """Physics at the control rate (30 Hz) with no passive damping blows worlds up: the counts reach log.txt and
+    metrics.json, and one warning names the share and the fix."""
+    cfg = make_cfg(
+        "num_envs=16",
+        "max_iters=4",
+        "test_episodes=0",
+        "algo.iters_per_output=2",
+        "algo.steps_per_iter=8",
+        "algo.model.actor_hidden_dims=[32]",
+        "algo.model.critic_hidden_dims=[32]",
+        "sim.sim_freq=30",
+        "sim.passive_damping_frac=0",
+    )
+    with caplog.at_level(logging.WARNING, logger="mimickit.agents.agent"):
+        run(cfg, str(tmp_path))
+    log = read_txt_log(str(tmp_path / "log.txt"))
+    per_iteration, total = log["sim/unstable_resets"], log["sim/unstable_resets_total"]
+    assert (per_iteration > 0).all() and 0 < total[0] < total[1], log  # measured: 20, 19 (of 128 steps); 34, 63
+    assert json.loads((tmp_path / "metrics.json").read_text())["sim/unstable_resets_total"] == total[1]
+    warnings = [r.getMessage() for r in caplog.records if "simulation blow-up" in r.getMessage()]
+    assert len(warnings) == 1 and "raise sim.sim_freq" in warnings[0], warnings
 
 
 def test_partial_reset_updates_only_the_reset_rows():
