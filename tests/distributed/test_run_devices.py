@@ -16,8 +16,8 @@ TINY = ["experiment=deepmimic_humanoid_ppo", "motion=procedural_walk", f"num_env
         "sim.nthread=1", "logger.progress=false"]
 
 
-def _train(run_dir, max_iters):
-    result = subprocess.run([sys.executable, "-m", "mimickit.run", *TINY, f"max_iters={max_iters}",
+def _train(run_dir, max_iters, *overrides):
+    result = subprocess.run([sys.executable, "-m", "mimickit.run", *TINY, f"max_iters={max_iters}", *overrides,
                              f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True, timeout=180,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-4000:]
@@ -34,8 +34,8 @@ def test_two_workers_train_and_resume_into_one_run_directory(tmp_path):
     assert list(rows["samples"]) == [NUM_ENVS * STEPS, 2 * NUM_ENVS * STEPS]  # totals over both workers
     assert load_checkpoint(run_dir / "model.pt")["sample_count"] == 2 * NUM_ENVS * STEPS
 
-    log = _train(run_dir, max_iters=3)  # a requeued job: both workers resume from rank 0's checkpoint
-    assert "resuming from" in log
+    log = _train(run_dir, 3, "resume=true")  # both workers resume from rank 0's checkpoint
+    assert "resumed from" in log
     rows = read_txt_log(str(run_dir / "log.txt"))
     assert list(rows["iteration"]) == [1, 2, 3]
     assert load_checkpoint(run_dir / "model.pt")["iteration"] == 3

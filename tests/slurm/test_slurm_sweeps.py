@@ -120,7 +120,7 @@ def test_preempted_job_requeues_and_resumes(sweep_dir: Path):
     assert read_metrics(job_dir)["iteration"] == max_iters
     run_log = (job_dir / "run.log").read_text()
     assert "this job is preempted" in run_log and "Requeued job" in run_log
-    resumed_at = [int(line.rsplit(" ", 1)[1]) for line in run_log.splitlines() if "resuming from" in line]
+    resumed_at = [int(line.rsplit(" ", 1)[1]) for line in run_log.splitlines() if "resumed from" in line]
     assert len(resumed_at) == 1 and resumed_at[0] > 0, "the requeued run resumed from a checkpoint"
     iterations = logged_iterations(job_dir)
     assert iterations == sorted(set(iterations)), f"no iteration was run twice: {iterations}"
