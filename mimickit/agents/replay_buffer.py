@@ -1,0 +1,98 @@
+"""Replay of past agent samples for the discriminator, so it does not forget what older policies did."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+
+class ReplayBuffer:
+    """Preallocated device tensors of `capacity` rows for named fields that stay row-aligned (AMP: {"agent"};
+    ADD: {"agent", "demo"}, so pairs stay pairs).
+
+    `add` inserts every row while there is room (a random subset of the batch when only part of it fits); once
+    full, each `add` overwrites `num_replace` distinct random slots with as many random rows of the batch
+    (MimicKit: `disc_buffer_size` 200000, `disc_replay_samples` 1000). The fill level is a Python int that only
+    depends on batch sizes, so neither `add` nor `sample` syncs with the device.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        field_shapes: Mapping[str, int | Sequence[int]],
+        num_replace: int,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        if capacity <= 0 or num_replace < 0 or not field_shapes:
+            raise ValueError(
+                f"replay buffer needs capacity > 0, num_replace >= 0 and a field: "
+                f"got {capacity}, {num_replace}, {dict(field_shapes)}"
+            )
+        self.capacity = capacity
+        self.num_replace = num_replace
+        self.device = torch.device(device)
+        self.fields = {
+            name: torch.zeros(capacity, *_as_shape(shape), device=self.device, dtype=dtype)
+            for name, shape in field_shapes.items()
+        }
+        self._filled = 0
+
+    def __len__(self) -> int:
+        return self._filled
+
+    @property
+    def full(self) -> bool:
+        return self._filled == self.capacity
+
+    def add(self, batch: Mapping[str, torch.Tensor]) -> None:
+        """Store rows of a {field: (n, *shape)} batch that has every field (see the class docstring)."""
+        n = self._check_batch(batch)
+        if self.full:
+            k = min(self.num_replace, n)
+            rows = torch.randperm(n, device=self.device)[:k]
+            slots = torch.randperm(self.capacity, device=self.device)[:k]
+        else:
+            k = min(self.capacity - self._filled, n)
+            rows = torch.randperm(n, device=self.device)[:k] if k < n else torch.arange(n, device=self.device)
+            slots = torch.arange(self._filled, self._filled + k, device=self.device)
+            self._filled += k
+        for name, data in self.fields.items():
+            data[slots] = batch[name].to(data)[rows]
+
+    def sample(self, n: int) -> dict[str, torch.Tensor]:
+        """n rows drawn uniformly with replacement from the filled part, the same rows of every field."""
+        if self._filled == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = torch.randint(0, self._filled, (n,), device=self.device)
+        return {name: data[idx] for name, data in self.fields.items()}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The filled rows of every field plus the fill level, as tensors (weights-only checkpoints)."""
+        state = {name: data[: self._filled].clone() for name, data in self.fields.items()}
+        state["num_filled"] = torch.tensor(self._filled)
+        return state
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        if set(state) != {*self.fields, "num_filled"}:
+            raise ValueError(f"replay state has keys {sorted(state)}, expected {sorted(self.fields)} + num_filled")
+        filled = int(state["num_filled"])
+        if filled > self.capacity:
+            raise ValueError(f"replay state holds {filled} rows, more than the capacity {self.capacity}")
+        for name, data in self.fields.items():
+            data[:filled] = state[name][:filled].to(data)
+        self._filled = filled
+
+    def _check_batch(self, batch: Mapping[str, torch.Tensor]) -> int:
+        if set(batch) != set(self.fields):
+            raise ValueError(f"replay batch has fields {sorted(batch)}, expected {sorted(self.fields)}")
+        shapes = {name: tuple(x.shape) for name, x in batch.items()}
+        lengths = {shape[0] for shape in shapes.values()}
+        rows_ok = all(shape[1:] == self.fields[name].shape[1:] for name, shape in shapes.items())
+        if len(lengths) != 1 or not rows_ok:
+            expected = {name: ("n", *data.shape[1:]) for name, data in self.fields.items()}
+            raise ValueError(f"replay batch shapes {shapes} do not match {expected} with one n")
+        return lengths.pop()
+
+def _as_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    return (shape,) if isinstance(shape, int) else tuple(shape)
