@@ -87,6 +87,13 @@ def validate_run(cfg: DictConfig) -> None:
     _merge_checked(RobotConfig, OmegaConf.to_container(cfg.robot, resolve=True), "robot", "the robot")
 
 
+BuiltLater = typing.TypeVar("BuiltLater")
+# Type hint of a parameter that receives `functools.partial(cls, ...)`, built by Hydra from a nested node with the
+# class's `_target_` and `_partial_: true` (validated against that class), completed by the receiver
+# (a model gets its input and output sizes from the env).
+Partial = collections.abc.Callable[..., BuiltLater]
+
+
 @dataclass(frozen=True)
 class KwargsOf:
     """Type-hint marker for a parameter that takes a mapping of another class's keyword arguments, so its YAML is
@@ -219,6 +226,13 @@ def _validate_node(values: dict, where: str) -> None:
     missing = OmegaConf.missing_keys(merged)
     if missing and not values.get("_partial_", False):
         raise ValueError(f"'{where}' config for {target} lacks required keys {sorted(missing)}")
+    _validate_nested(values, where)
+
+
+def _validate_nested(values: dict, where: str) -> None:
+    """Validate every node below `values` that has its own `_target_`, however deep (update.actor.optimizer)."""
     for key, value in values.items():
         if isinstance(value, dict) and "_target_" in value:
             _validate_node(value, f"{where}.{key}")
+        elif isinstance(value, dict):
+            _validate_nested(value, f"{where}.{key}")

@@ -98,8 +98,8 @@ def test_console_script_works_from_any_directory(tmp_path):
     ("+max_iter=5", r"unknown run-level keys \['max_iter'\]"),
     ("max_iters=-5", "max_iters must be >= 1"),
     ("num_envs=0", "num_envs must be >= 1"),
-    ("algo.actor_optimizer.lr=abc", r"'algo.actor_optimizer.lr' for torch.optim.Adam"),
-    ("+algo.actor_optimizer.lrr=1", r"'algo.actor_optimizer.lrr'"),
+    ("algo.update.actor.optimizer.lr=abc", r"'algo.update.actor.optimizer.lr' for torch.optim.Adam"),
+    ("+algo.update.actor.optimizer.lrr=1", r"'algo.update.actor.optimizer.lrr'"),
     ("algo.model.actor_hidden_dims=512", r"'algo.model.actor_hidden_dims'"),
     ("+algo.model.width=3", r"'algo.model.width'"),
     ("env.reward.pose_w=heavy", r"'env.reward.pose_w'"),
@@ -119,6 +119,6 @@ def test_recorder_settings_are_typed():
 
 
 def test_bad_nested_value_fails_before_the_engine_is_built(tmp_path):
-    out = run_cli("algo.actor_optimizer.lr=abc", f"hydra.run.dir={tmp_path}")
-    assert out.returncode != 0 and "'algo.actor_optimizer.lr'" in out.stderr
+    out = run_cli("algo.update.actor.optimizer.lr=abc", f"hydra.run.dir={tmp_path}")
+    assert out.returncode != 0 and "'algo.update.actor.optimizer.lr'" in out.stderr
     assert "engine" not in out.stderr.lower() and "torch/optim" not in out.stderr

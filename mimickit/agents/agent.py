@@ -1,7 +1,15 @@
-"""The one training loop: rollout -> returns -> update -> log -> periodic test episodes -> atomic checkpoint.
+"""The one training loop: rollout -> rewards -> returns -> update phases -> log -> test episodes -> checkpoint.
 
-PPO and AWR (and later AMP/ASE/ADD) subclass `Agent` and supply only their advantage preparation and actor
-loss. Batch sizes are multiples of `num_envs`, so one config runs 64 CPU envs or 4096 GPU envs.
+PPO and AWR subclass `Agent` and supply their advantage preparation and actor loss. Methods that learn more than a
+policy (AMP, ADD, ASE) extend the loop at four points without editing it:
+- models arrive built from config (`model` is a partial of its `_target_`; a method builds its own networks the
+  same way from its own keys);
+- `storage.declare(name, shape)` adds per-sample fields to the rollout, filled each step from
+  `rollout_extras(info)` or after the rollout;
+- `compute_rewards()` runs between the rollout and the returns (a style reward mixed with the env's reward);
+- the update is an ordered list of phases (`update:` in conf/algo, each with its optimiser, epochs and minibatch
+  size); a method adds its phase with `add_phase(name, loss, parameters)`.
+Batch sizes are multiples of `num_envs`, so one config runs 64 CPU envs or 4096 GPU envs.
 """
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -24,7 +32,7 @@ from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
 from mimickit.agents.optim import build_optimizer
 from mimickit.agents.returns import compute_gae, compute_next_values
 from mimickit.agents.storage import Batch, RolloutStorage, Transition
-from mimickit.config import KwargsOf
+from mimickit.config import KwargsOf, Partial
 from mimickit.envs.base_env import BaseEnv
 from mimickit.loggers.base import Logger
 from mimickit.models.actor_critic import ActorCritic, DiagGaussian
@@ -51,7 +59,27 @@ METRICS_NAME = "metrics.json"
 # test episodes check for completion every this many steps: one host sync per check, not per step
 TEST_SYNC_INTERVAL = 16
 
-MIMICKIT_SGD: dict[str, Any] = {"name": "sgd", "lr": 1e-4, "momentum": 0.9}
+LossFn = Callable[[Batch], dict[str, torch.Tensor]]
+
+
+@dataclass
+class PhaseSettings:
+    """One phase of the update, as written under `update:` in conf/algo."""
+
+    epochs: int  # passes over the rollout
+    batch_size: float  # samples per minibatch, as a multiple of num_envs
+    optimizer: Any  # see build_optimizer: a partial of a torch.optim class (`_target_`, `_partial_: true`)
+
+
+@dataclass
+class UpdatePhase:
+    """`epochs` passes of minibatch SGD of `loss` over the rollout, stepping `optimizer`."""
+
+    name: str
+    loss: LossFn
+    optimizer: torch.optim.Optimizer
+    epochs: int
+    batch_size: int  # samples
 
 
 @dataclass
@@ -70,48 +98,45 @@ class Agent(abc.ABC):
     """Owns the models, optimisers, rollout storage, loop, test episodes, logging and checkpoints.
 
     Subclasses implement `prepare_advantages` (turn raw GAE advantages into what their actor loss uses) and
-    `compute_actor_loss`. The policy acts in [-1, 1] units mapped linearly onto `env.action_bounds`.
+    `compute_actor_loss`. The policy acts in [-1, 1] units mapped linearly onto `env.action_bounds`. Every
+    setting comes from conf/algo/*.yaml, the one place its default is written.
     """
 
     def __init__(
         self,
         env: BaseEnv,
+        *,
+        model: Partial[ActorCritic],
+        update: dict[str, Annotated[dict, KwargsOf(PhaseSettings)]],
+        discount: float,
+        td_lambda: float,
+        steps_per_iter: int,
+        iters_per_output: int,
+        test_episodes: int,
+        normalizer_samples: int | None,
+        obs_clip: float | None,
+        grad_clip: float | None,
+        value_clip: float | None,
+        action_bound_weight: float,
+        entropy_weight: float,
+        save_intermediate: bool,
+        resume_from: str | None,
+        unstable_warning_share: float,
         logger: Logger | None = None,
         out_dir: str = ".",
         device: str = "cpu",
-        model: Annotated[dict, KwargsOf(ActorCritic, filled_in=("obs_dim", "action_dim"))] | None = None,
-        actor_optimizer: Any = None,
-        critic_optimizer: Any = None,
-        discount: float = 0.99,
-        td_lambda: float = 0.95,
-        steps_per_iter: int = 32,
-        iters_per_output: int = 100,
-        test_episodes: int = 32,
-        normalizer_samples: int | None = 100_000_000,
-        obs_clip: float | None = 10.0,
-        actor_epochs: int = 5,
-        actor_batch_size: float = 4.0,
-        critic_epochs: int = 2,
-        critic_batch_size: float = 2.0,
-        grad_clip: float | None = None,
-        value_clip: float | None = None,
-        action_bound_weight: float = 10.0,
-        entropy_weight: float = 0.0,
-        save_intermediate: bool = False,
-        resume_from: str | None = None,
-        unstable_warning_share: float = 0.01,
     ):
         """
         Args:
-            model: keyword arguments of `ActorCritic` (hidden sizes, activation, init_std, learn_std, ...).
-            actor_optimizer, critic_optimizer: see `build_optimizer`; default SGD, lr 1e-4, momentum 0.9.
+            model: builds the `ActorCritic` from (obs_dim, action_dim): its `_target_` with `_partial_: true`.
+            update: the update's phases in order, {name: PhaseSettings}; this class runs "critic" and "actor",
+                subclasses add theirs (`add_phase`).
             discount, td_lambda: gamma and lambda of GAE / TD(lambda).
             steps_per_iter: env steps per env collected each iteration.
             iters_per_output: period (iterations) of logging, test episodes and checkpoints.
             test_episodes: episodes of each periodic test (0 skips them).
             normalizer_samples: observation samples after which the normaliser freezes (None: never).
             obs_clip: normalised observations are clipped to +-obs_clip (None: no clip).
-            actor_batch_size, critic_batch_size: minibatch sizes as multiples of num_envs.
             grad_clip: max global gradient norm per optimiser step (None: no clipping).
             value_clip: PPO-style clipping of the value update around the old values (None: plain MSE).
             action_bound_weight: weight of the penalty on the policy mean leaving the action bounds.
@@ -120,9 +145,10 @@ class Agent(abc.ABC):
             resume_from: checkpoint that `train` continues from.
             unstable_warning_share: warn (once) when more than this share of an iteration's env steps ended in a
                 simulation blow-up (`env.num_unstable_resets`); such steps are failures no policy can avoid.
+            logger, out_dir, device: given by the composition root.
         """
         for name, value in [("steps_per_iter", steps_per_iter), ("iters_per_output", iters_per_output),
-                            ("actor_epochs", actor_epochs), ("critic_epochs", critic_epochs)]:
+                            *((f"update.{k}.epochs", v["epochs"]) for k, v in update.items())]:
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
         if not 0.0 <= discount < 1.0 or not 0.0 <= td_lambda <= 1.0:
@@ -136,10 +162,6 @@ class Agent(abc.ABC):
         self.steps_per_iter = steps_per_iter
         self.iters_per_output = iters_per_output
         self.test_episodes = test_episodes
-        self.actor_epochs = actor_epochs
-        self.critic_epochs = critic_epochs
-        self.actor_batch_size = max(1, math.ceil(actor_batch_size * env.num_envs))
-        self.critic_batch_size = max(1, math.ceil(critic_batch_size * env.num_envs))
         self.grad_clip = grad_clip
         self.value_clip = value_clip
         self.action_bound_weight = action_bound_weight
@@ -151,13 +173,13 @@ class Agent(abc.ABC):
         self.world_size = distributed.get_world_size()
         self.is_main_process = distributed.get_rank() == 0
 
-        self.model = ActorCritic(env.obs_dim, env.action_dim, **_plain(model or {})).to(self.device)
+        self.model = model(obs_dim=env.obs_dim, action_dim=env.action_dim).to(self.device)
         self.obs_normalizer = RunningNormalizer(env.obs_dim, clip=obs_clip, max_samples=normalizer_samples)
         self.obs_normalizer.to(self.device)
-        self.actor_optimizer = build_optimizer(_plain(actor_optimizer or MIMICKIT_SGD), self.model.actor_parameters())
-        self.critic_optimizer = build_optimizer(
-            _plain(critic_optimizer or MIMICKIT_SGD), self.model.critic_parameters()
-        )
+        self._phase_settings = dict(update)
+        self.phases: list[UpdatePhase] = []
+        self.add_phase("critic", self.compute_critic_loss, self.model.critic_parameters())
+        self.add_phase("actor", self.compute_actor_loss, self.model.actor_parameters())
         self._action_offset, self._action_scale, self._bounded_dims = _action_mapping(env, self.device)
 
         self.storage = RolloutStorage(steps_per_iter, env.num_envs, env.obs_dim, env.action_dim, self.device)
@@ -181,6 +203,10 @@ class Agent(abc.ABC):
         one would, because every output iteration ends by resetting all envs, and the checkpoint holds the RNG
         states taken just before that reset.
         """
+        unused = [name for name in self._phase_settings if all(p.name != name for p in self.phases)]
+        if unused:
+            raise ValueError(f"update phases {unused} are configured but {type(self).__name__} has no such phase; "
+                             f"it runs {[p.name for p in self.phases]}")
         if self.resume_from is not None:
             self.load(self.resume_from)
         elif resume:
@@ -266,6 +292,32 @@ class Agent(abc.ABC):
         if self.world_size > 1:  # all workers restored rank 0's RNG state
             distributed.split_rng_streams()
 
+    # ------------------------------------------------------------------ extension points
+    def add_phase(self, name: str, loss: LossFn, parameters: Iterable[nn.Parameter]) -> None:
+        """Register an update phase whose settings are `update.<name>` in the config; phases run in the config's
+        order."""
+        if name not in self._phase_settings:
+            raise KeyError(f"{type(self).__name__} needs update.{name} (epochs, batch_size, optimizer) in its "
+                           f"config; it has update.{{{', '.join(self._phase_settings)}}}")
+        settings = self._phase_settings[name]
+        phase = UpdatePhase(name, loss, build_optimizer(settings["optimizer"], parameters), int(settings["epochs"]),
+                            max(1, math.ceil(settings["batch_size"] * self.env.num_envs)))
+        self.phases.append(phase)
+        order = list(self._phase_settings)
+        self.phases.sort(key=lambda p: order.index(p.name))
+
+    def phase(self, name: str) -> UpdatePhase:
+        return next(p for p in self.phases if p.name == name)
+
+    def rollout_extras(self, info: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-step values for the storage's declared extra fields (e.g. info["disc_obs"]); none by default."""
+        return {}
+
+    def compute_rewards(self) -> dict[str, torch.Tensor]:
+        """Runs after the rollout, before the returns: rewrite `self.storage.reward` (which holds the env's
+        reward) with what the method trains on; return detached diagnostics."""
+        return {}
+
     # ------------------------------------------------------------------ algorithm hooks
     @abc.abstractmethod
     def prepare_advantages(self, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -309,30 +361,39 @@ class Agent(abc.ABC):
     def _train_iteration(self) -> dict[str, torch.Tensor | float]:
         timer = SectionTimer(self.device)
         self._rollout(timer)
-        stats: dict[str, torch.Tensor | float] = dict(self._compute_targets())
-        self.model.train()
-        stats.update(_prefixed("critic/", self._run_epochs(
-            self.critic_optimizer, self.compute_critic_loss, self.critic_epochs, self.critic_batch_size)))
-        stats.update(_prefixed("actor/", self._run_epochs(
-            self.actor_optimizer, self.compute_actor_loss, self.actor_epochs, self.actor_batch_size)))
-        self.model.eval()
+        with torch.no_grad():
+            stats: dict[str, torch.Tensor | float] = dict(self.compute_rewards())
+        stats.update(self._compute_targets())
+        self.set_training(True)
+        for phase in self.phases:
+            stats.update(_prefixed(f"{phase.name}/", self._run_epochs(phase)))
+        self.set_training(False)
         # after the update: rollout and update saw one fixed normalisation
-        self.obs_normalizer.update()
+        self.update_normalizers()
         timer.lap("update")
         stats.update({f"time/{name}_s": seconds for name, seconds in timer.totals().items()})
         return stats
 
+    def set_training(self, training: bool) -> None:
+        """Train/eval mode of every model; subclasses with more models extend it."""
+        self.model.train(training)
+
+    def update_normalizers(self) -> None:
+        """Fold this iteration's recorded samples into the normalisers; subclasses with more extend it."""
+        self.obs_normalizer.update()
+
     @torch.no_grad()
     def _rollout(self, timer: SectionTimer) -> None:
         """Collect `steps_per_iter` steps of every env into the storage; nothing here waits for the device."""
-        self.model.eval()
+        self.set_training(False)
         self.storage.clear()
         for _ in range(self.steps_per_iter):
             step = self._act(self._obs, deterministic=False)
             timer.lap("policy")
             next_obs, reward, done, info = self.env.step(step.action)
             timer.lap("env")
-            self.storage.add(Transition(self._obs, step.norm_action, step.log_prob, reward, done, next_obs))
+            self.storage.add(Transition(self._obs, step.norm_action, step.log_prob, reward, done, next_obs,
+                                        self.rollout_extras(info)))
             self.train_episodes.update(reward, done, info)
             self.obs_normalizer.record(self._obs)
             timer.lap("storage")
@@ -351,19 +412,13 @@ class Agent(abc.ABC):
         s.target_return.copy_(advantages + values)
         return {"critic/target_return_mean": s.target_return.mean(), **self.prepare_advantages(advantages)}
 
-    def _run_epochs(
-        self,
-        optimizer: torch.optim.Optimizer,
-        loss_fn: Callable[[Batch], dict[str, torch.Tensor]],
-        num_epochs: int,
-        batch_size: int,
-    ) -> dict[str, torch.Tensor]:
+    def _run_epochs(self, phase: UpdatePhase) -> dict[str, torch.Tensor]:
         """Minibatch SGD over the rollout; returns the mean of each loss term over all steps."""
         sums: dict[str, torch.Tensor] = {}
         num_steps = 0
-        for batch in self.storage.minibatches(batch_size, num_epochs):
-            terms = loss_fn(batch)
-            self.optimizer_step(optimizer, terms["loss"])
+        for batch in self.storage.minibatches(phase.batch_size, phase.epochs):
+            terms = phase.loss(batch)
+            self.optimizer_step(phase.optimizer, terms["loss"])
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value.detach()
             num_steps += 1
@@ -385,7 +440,7 @@ class Agent(abc.ABC):
     def _run_test_episodes(self, num_episodes: int) -> dict[str, float]:
         if num_episodes <= 0:
             return {}
-        self.model.eval()
+        self.set_training(False)
         tracker = EpisodeTracker(self.env.num_envs, self.device, math.ceil(num_episodes / self.env.num_envs))
         obs = self.env.reset()
         for step in itertools.count():
@@ -473,8 +528,7 @@ class Agent(abc.ABC):
         return {
             "model": self.model,
             "obs_normalizer": self.obs_normalizer,
-            "actor_optimizer": self.actor_optimizer,
-            "critic_optimizer": self.critic_optimizer,
+            **{f"optimizer/{phase.name}": phase.optimizer for phase in self.phases},
         }
 
 
@@ -490,15 +544,6 @@ def _action_mapping(env: BaseEnv, device: torch.device) -> tuple[torch.Tensor, t
     offset = torch.where(bounded, 0.5 * (high + low), torch.zeros_like(low))
     scale = torch.where(bounded, 0.5 * (high - low), torch.ones_like(low))
     return offset, scale, bounded.nonzero().flatten()
-
-
-def _plain(cfg: Any) -> Any:
-    """A Hydra DictConfig/ListConfig as plain dicts and lists (other values unchanged)."""
-    if isinstance(cfg, Mapping):
-        return {str(k): _plain(v) for k, v in cfg.items()}
-    if isinstance(cfg, Sequence) and not isinstance(cfg, (str, bytes)):
-        return [_plain(v) for v in cfg]
-    return cfg
 
 
 def _prefixed(prefix: str, d: Mapping[str, Any]) -> dict[str, Any]:

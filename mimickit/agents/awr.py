@@ -26,9 +26,10 @@ class AWRAgent(Agent):
     def __init__(
         self,
         env: BaseEnv,
-        temperature: float = 1.0,
-        weight_clip: float = 20.0,
-        normalize_advantages: bool = True,
+        *,
+        temperature: float,
+        weight_clip: float,
+        normalize_advantages: bool,
         **agent_kwargs: Any,
     ):
         """`agent_kwargs` are the shared loop's settings, documented in `Agent`.

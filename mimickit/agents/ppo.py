@@ -33,8 +33,9 @@ class PPOAgent(Agent):
     def __init__(
         self,
         env: BaseEnv,
-        ppo_clip_ratio: float = 0.2,
-        norm_adv_clip: float | None = 4.0,
+        *,
+        ppo_clip_ratio: float,
+        norm_adv_clip: float | None,
         **agent_kwargs: Any,
     ):
         """`agent_kwargs` are the shared loop's settings, documented in `Agent`.

@@ -1,11 +1,20 @@
 """Rollout storage: preallocated (steps, envs, ...) device tensors, filled one `Transition` per step and read
-back as shuffled minibatches of `Batch` records."""
+back as shuffled minibatches of `Batch` records.
+
+Methods store more than PPO needs (discriminator observations, latents, demonstrations) by declaring named extra
+fields: `storage.declare("disc_obs", (disc_obs_dim,))`. Each step then takes those fields in
+`Transition.extras`, or a method fills them after the rollout with `storage.extras[name].copy_(...)`; minibatches
+carry them in `Batch.extras`.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+
+# per-sample fields every method has; the last three are filled after the rollout by the agent
+CORE_FIELDS = ("obs", "action", "log_prob", "value", "target_return", "advantage")
 
 
 @dataclass
@@ -19,6 +28,7 @@ class Transition:
     reward: torch.Tensor  # (N,)
     done: torch.Tensor  # (N,) long DoneFlags
     next_obs: torch.Tensor  # (N, obs_dim)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # (N, ...) per declared extra field
 
 
 @dataclass
@@ -31,6 +41,7 @@ class Batch:
     value: torch.Tensor  # (B,) V_old(obs)
     target_return: torch.Tensor  # (B,) TD(lambda) return, the critic's regression target
     advantage: torch.Tensor  # (B,) as prepared by the algorithm (e.g. normalised)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # (B, ...) per declared extra field
 
 
 class RolloutStorage:
@@ -51,7 +62,15 @@ class RolloutStorage:
         self.value = torch.zeros(shape, device=device)
         self.target_return = torch.zeros(shape, device=device)
         self.advantage = torch.zeros(shape, device=device)
+        self.extras: dict[str, torch.Tensor] = {}
         self.step = 0
+
+    def declare(self, name: str, shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Add a named (steps, envs, *shape) field; returns it (zeros) for methods that fill it themselves."""
+        if name in self.extras or name in CORE_FIELDS:
+            raise ValueError(f"storage field {name!r} already exists")
+        self.extras[name] = torch.zeros(self.num_steps, self.num_envs, *shape, dtype=dtype, device=self.device)
+        return self.extras[name]
 
     @property
     def num_samples(self) -> int:
@@ -67,6 +86,9 @@ class RolloutStorage:
     def add(self, t: Transition) -> None:
         if self.full:
             raise RuntimeError(f"rollout storage is full ({self.num_steps} steps); call clear() first")
+        unknown = set(t.extras) - set(self.extras)
+        if unknown:
+            raise KeyError(f"transition extras {sorted(unknown)} were not declared; declared: {sorted(self.extras)}")
         i = self.step
         self.obs[i].copy_(t.obs)
         self.action[i].copy_(t.action)
@@ -74,7 +96,14 @@ class RolloutStorage:
         self.reward[i].copy_(t.reward)
         self.done[i].copy_(t.done)
         self.next_obs[i].copy_(t.next_obs)
+        for name, value in t.extras.items():
+            self.extras[name][i].copy_(value)
         self.step += 1
+
+    def flat(self, name: str) -> torch.Tensor:
+        """A core or extra field with steps and envs flattened into one sample dimension (a view)."""
+        tensor = self.extras[name] if name in self.extras else getattr(self, name)
+        return tensor.flatten(0, 1)
 
     def minibatches(self, batch_size: int, num_epochs: int) -> Iterator[Batch]:
         """`num_epochs` passes over all samples, each in a fresh random order, `batch_size` at a time
@@ -83,12 +112,11 @@ class RolloutStorage:
             raise RuntimeError(f"rollout storage holds {self.step} of {self.num_steps} steps")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        flat = {
-            name: getattr(self, name).flatten(0, 1)
-            for name in ("obs", "action", "log_prob", "value", "target_return", "advantage")
-        }
+        core = {name: self.flat(name) for name in CORE_FIELDS}
+        extras = {name: self.flat(name) for name in self.extras}
         for _ in range(num_epochs):
             order = torch.randperm(self.num_samples, device=self.device)
             for start in range(0, self.num_samples, batch_size):
                 idx = order[start : start + batch_size]
-                yield Batch(**{name: tensor[idx] for name, tensor in flat.items()})
+                yield Batch(**{name: tensor[idx] for name, tensor in core.items()},
+                            extras={name: tensor[idx] for name, tensor in extras.items()})

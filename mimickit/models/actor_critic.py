@@ -71,12 +71,12 @@ class ActorCritic(nn.Module):
         self,
         obs_dim: int,
         action_dim: int,
-        actor_hidden_dims: Sequence[int] = (1024, 512),
-        critic_hidden_dims: Sequence[int] = (1024, 512),
-        activation: str = "relu",
-        init_std: float = 0.05,
-        learn_std: bool = False,
-        actor_output_scale: float | None = 0.01,
+        actor_hidden_dims: Sequence[int],
+        critic_hidden_dims: Sequence[int],
+        activation: str,
+        init_std: float,
+        learn_std: bool,
+        actor_output_scale: float | None,
     ):
         super().__init__()
         self.actor = GaussianActor(

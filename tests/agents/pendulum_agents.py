@@ -20,13 +20,13 @@ PENDULUM_OVERRIDES = [
     "algo.model.actor_hidden_dims=[64,64]",
     "algo.model.critic_hidden_dims=[64,64]",
     "algo.model.init_std=0.5",
-    "~algo.actor_optimizer",
-    "+algo.actor_optimizer={_target_:torch.optim.Adam,_partial_:true,lr:1e-3}",
-    "~algo.critic_optimizer",
-    "+algo.critic_optimizer={_target_:torch.optim.Adam,_partial_:true,lr:3e-3}",
-    "algo.actor_batch_size=8",
-    "algo.critic_batch_size=8",
-    "algo.critic_epochs=5",
+    "~algo.update.actor.optimizer",
+    "+algo.update.actor.optimizer={_target_:torch.optim.Adam,_partial_:true,lr:1e-3}",
+    "~algo.update.critic.optimizer",
+    "+algo.update.critic.optimizer={_target_:torch.optim.Adam,_partial_:true,lr:3e-3}",
+    "algo.update.actor.batch_size=8",
+    "algo.update.critic.batch_size=8",
+    "algo.update.critic.epochs=5",
 ]
 
 

@@ -1,11 +1,14 @@
 """How the loop maps actions onto env bounds and sizes its minibatches."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 
-from mimickit.agents.ppo import PPOAgent
 from mimickit.envs.base_env import BaseEnv, DoneFlags
+from pendulum_agents import CONF, compose_run_config
 
 
 class BoxEnv(BaseEnv):
@@ -30,15 +33,17 @@ class BoxEnv(BaseEnv):
         return actions.clone(), torch.zeros(self.num_envs), done, {}
 
 
-def _agent(env, **kwargs):
-    model = {"actor_hidden_dims": [8], "critic_hidden_dims": [8], "actor_output_scale": None}
-    return PPOAgent(env=env, model=model, actor_optimizer={"name": "sgd", "lr": 0.0},
-                    critic_optimizer={"name": "sgd", "lr": 0.0}, **kwargs)
+def _agent(env, *overrides):
+    """PPO from conf/algo/ppo.yaml, tiny nets and frozen weights (learning rate 0)."""
+    cfg = compose_run_config(["algo=ppo", "algo.model.actor_hidden_dims=[8]", "algo.model.critic_hidden_dims=[8]",
+                              "algo.model.actor_output_scale=null", "algo.update.actor.optimizer.lr=0",
+                              "algo.update.critic.optimizer.lr=0", *overrides])
+    return instantiate(cfg.algo, env=env, device="cpu")
 
 
 def test_policy_actions_map_onto_the_bounds_and_only_bounded_dims_are_penalised():
-    agent = _agent(BoxEnv(), actor_batch_size=1.5, critic_batch_size=0.5)
-    assert agent.actor_batch_size == 6 and agent.critic_batch_size == 2  # multiples of num_envs = 4
+    agent = _agent(BoxEnv(), "algo.update.actor.batch_size=1.5", "algo.update.critic.batch_size=0.5")
+    assert agent.phase("actor").batch_size == 6 and agent.phase("critic").batch_size == 2  # x num_envs = 4
     step = agent._act(torch.zeros(4, 2), deterministic=True)
     torch.testing.assert_close(step.action, torch.stack([1.0 + 3.0 * step.norm_action[:, 0], step.norm_action[:, 1]], -1))
     with torch.no_grad():
@@ -51,25 +56,25 @@ def test_policy_actions_map_onto_the_bounds_and_only_bounded_dims_are_penalised(
 
 
 def test_bad_bounds_and_settings_fail_clearly():
-    with pytest.raises(ValueError, match="low < high"):
+    # Hydra's InstantiationException carries the constructor's error and message
+    with pytest.raises(InstantiationException, match="low < high"):
         _agent(BoxEnv(low=(1.0, 0.0), high=(1.0, 1.0)))
-    with pytest.raises(ValueError, match="steps_per_iter must be positive"):
-        _agent(BoxEnv(), steps_per_iter=0)
-    with pytest.raises(TypeError, match="hidden_dim"):
-        PPOAgent(env=BoxEnv(), model={"hidden_dim": [8]})
+    with pytest.raises(InstantiationException, match="steps_per_iter must be positive"):
+        _agent(BoxEnv(), "algo.steps_per_iter=0")
+    with pytest.raises(InstantiationException, match="hidden_dim"):
+        _agent(BoxEnv(), "+algo.model.hidden_dim=[8]")
 
 
-@pytest.mark.parametrize("target", ["mimickit.agents.ppo.PPOAgent", "mimickit.agents.awr.AWRAgent"])
-def test_config_schema_covers_the_loop_settings_through_kwargs(target):
-    """conf/algo validation follows the subclass's **kwargs into Agent's signature: every loop setting is typed."""
+@pytest.mark.parametrize("algo", ["ppo", "awr"])
+def test_every_agent_setting_is_written_in_its_yaml(algo):
+    """conf/algo validation follows the subclass's **kwargs into Agent's signature, and the YAML sets every
+    keyword: the YAML is the one place each default is written."""
     import dataclasses
-    import inspect
 
-    from mimickit.agents.agent import Agent
-    from mimickit.config import RUNTIME_ARGS, schema_for
+    import yaml
 
-    fields = {f.name: f for f in dataclasses.fields(schema_for(target))}
-    for name, param in inspect.signature(Agent.__init__).parameters.items():
-        if name in ("self", "env") or name in RUNTIME_ARGS:
-            continue
-        assert name in fields and fields[name].default == param.default, name
+    from mimickit.config import schema_for
+
+    written = yaml.safe_load((Path(CONF) / "algo" / f"{algo}.yaml").read_text())
+    fields = {f.name for f in dataclasses.fields(schema_for(written["_target_"]))} - {"_partial_", "device"}
+    assert fields == set(written)

@@ -10,8 +10,8 @@ from mimickit.utils.checkpoint import load_checkpoint, save_checkpoint
 from mimickit.utils.seeding import seed_everything
 from pendulum_agents import RecordingLogger, make_pendulum_agent
 
-SMALL = ["algo.steps_per_iter=8", "algo.iters_per_output=2", "algo.test_episodes=4", "algo.actor_epochs=2",
-         "algo.critic_epochs=2"]
+SMALL = ["algo.steps_per_iter=8", "algo.iters_per_output=2", "algo.test_episodes=4", "algo.update.actor.epochs=2",
+         "algo.update.critic.epochs=2"]
 BALANCE: dict = {}  # PendulumEnv's defaults
 # wall-clock measurements differ between any two runs
 TIMING_KEYS = ("wall_time_s", "samples_per_s", "time/")
@@ -83,10 +83,10 @@ def test_checkpoint_holds_models_optimizers_normalizer_counters_and_rngs(tmp_pat
     agent = make_pendulum_agent("awr", tmp_path, SMALL, num_envs=4)
     agent.train(max_iters=2)
     state = load_checkpoint(agent.checkpoint_path)
-    assert {"model", "obs_normalizer", "actor_optimizer", "critic_optimizer", "iteration", "sample_count",
+    assert {"model", "obs_normalizer", "optimizer/actor", "optimizer/critic", "iteration", "sample_count",
             "rng", "algorithm"} <= set(state)
     assert set(state["rng"]) >= {"python", "numpy", "torch"}
-    assert state["actor_optimizer"]["state"], "optimizer moments must be saved"
+    assert state["optimizer/actor"]["state"], "optimizer moments must be saved"
     assert float(state["obs_normalizer"]["count"]) == 2 * 8 * 4
     assert state["iteration"] == 2 and state["algorithm"] == "AWRAgent"
 

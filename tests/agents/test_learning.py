@@ -5,7 +5,7 @@ from pendulum_agents import make_pendulum_agent
 
 RUNS = {
     "ppo": [],
-    "awr": ["algo.actor_optimizer.lr=3e-3"],
+    "awr": ["algo.update.actor.optimizer.lr=3e-3"],
 }
 
 

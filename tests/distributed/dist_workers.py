@@ -25,13 +25,13 @@ PENDULUM_PPO = [
     "algo.model.actor_hidden_dims=[64,64]",
     "algo.model.critic_hidden_dims=[64,64]",
     "algo.model.init_std=0.5",
-    "algo.actor_optimizer._target_=torch.optim.Adam",
-    "algo.actor_optimizer.lr=1e-3",
-    "algo.critic_optimizer._target_=torch.optim.Adam",
-    "algo.critic_optimizer.lr=3e-3",
-    "algo.actor_batch_size=8",
-    "algo.critic_batch_size=8",
-    "algo.critic_epochs=5",
+    "algo.update.actor.optimizer._target_=torch.optim.Adam",
+    "algo.update.actor.optimizer.lr=1e-3",
+    "algo.update.critic.optimizer._target_=torch.optim.Adam",
+    "algo.update.critic.optimizer.lr=3e-3",
+    "algo.update.actor.batch_size=8",
+    "algo.update.critic.batch_size=8",
+    "algo.update.critic.epochs=5",
 ]
 
 
@@ -96,7 +96,9 @@ def fixed_batch(num_samples, obs_dim=3, action_dim=1):
 def shard(batch, rank, world_size):
     """The rank's contiguous share of the batch."""
     size = batch.obs.shape[0] // world_size
-    return Batch(**{k: v[rank * size:(rank + 1) * size] for k, v in vars(batch).items()})
+    share = slice(rank * size, (rank + 1) * size)
+    return Batch(**{k: v[share] for k, v in vars(batch).items() if k != "extras"},
+                 extras={k: v[share] for k, v in batch.extras.items()})
 
 
 def one_update_gradients(worker, num_samples):
@@ -113,8 +115,8 @@ def _one_update_gradients(num_samples):
     if world_size > 1:
         distributed.broadcast_modules([agent.model, agent.obs_normalizer])
     batch = shard(fixed_batch(num_samples), rank, world_size)
-    agent.optimizer_step(agent.actor_optimizer, agent.compute_actor_loss(batch)["loss"])
-    agent.optimizer_step(agent.critic_optimizer, agent.compute_critic_loss(batch)["loss"])
+    agent.optimizer_step(agent.phase("actor").optimizer, agent.compute_actor_loss(batch)["loss"])
+    agent.optimizer_step(agent.phase("critic").optimizer, agent.compute_critic_loss(batch)["loss"])
     return {name: p.grad.clone() for name, p in agent.model.named_parameters() if p.grad is not None}
 
 

@@ -30,7 +30,7 @@ def test_averaged_gradients_equal_the_single_process_gradient_of_the_whole_batch
     torch.set_num_threads(1)
     own_half = dist_workers.pendulum_agent(".", 4, 0)
     batch = dist_workers.shard(dist_workers.fixed_batch(NUM_SAMPLES), 0, 2)
-    own_half.optimizer_step(own_half.actor_optimizer, own_half.compute_actor_loss(batch)["loss"])
+    own_half.optimizer_step(own_half.phase("actor").optimizer, own_half.compute_actor_loss(batch)["loss"])
     grad = dict(own_half.model.named_parameters())["actor.mean_net.0.weight"].grad
     assert not torch.allclose(grad, single["actor.mean_net.0.weight"], rtol=1e-3)
 

@@ -98,8 +98,8 @@ def test_short_training_raises_episode_length_and_imitation_return(tmp_path):
         "algo.steps_per_iter=16",
         "algo.model.actor_hidden_dims=[256,128]",
         "algo.model.critic_hidden_dims=[256,128]",
-        "algo.actor_optimizer.lr=3e-4",
-        "algo.critic_optimizer.lr=1e-3",
+        "algo.update.actor.optimizer.lr=3e-4",
+        "algo.update.critic.optimizer.lr=1e-3",
     )
     run(cfg, str(tmp_path))
     log = read_txt_log(str(tmp_path / "log.txt"))
