@@ -17,9 +17,9 @@ class Discriminator(nn.Module):
     def __init__(
         self,
         obs_dim: int,
-        hidden_dims: Sequence[int] = (1024, 512),
-        activation: str = "relu",
-        init_output_scale: float = 1.0,
+        hidden_dims: Sequence[int],
+        activation: str,
+        init_output_scale: float,
     ):
         super().__init__()
         self.net = MLP(obs_dim, 1, list(hidden_dims), activation, output_init_scale=init_output_scale)

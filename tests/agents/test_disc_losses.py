@@ -37,7 +37,7 @@ def test_grad_penalty_of_a_linear_disc_is_squared_weight_norm():
 
 def test_grad_penalty_of_an_mlp_matches_per_sample_gradients():
     torch.manual_seed(0)
-    disc = Discriminator(4, hidden_dims=[16, 8], activation="tanh").double()
+    disc = Discriminator(4, hidden_dims=[16, 8], activation="tanh", init_output_scale=1.0).double()
     x = torch.randn(10, 4, dtype=torch.float64, requires_grad=True)
     gp = compute_grad_penalty(disc(x), x)
     # d D(x_i) / d x_i one sample at a time with torch.func, and by central differences
@@ -50,7 +50,7 @@ def test_grad_penalty_of_an_mlp_matches_per_sample_gradients():
 
 def test_grad_penalty_gradient_reaches_every_weight():
     torch.manual_seed(0)
-    disc = Discriminator(4, hidden_dims=[16, 8])
+    disc = Discriminator(4, hidden_dims=[16, 8], activation="relu", init_output_scale=1.0)
     x = torch.randn(32, 4, requires_grad=True)
     compute_grad_penalty(disc(x), x).backward()
     for m in disc.modules():
@@ -88,7 +88,7 @@ def test_accuracy_counts_both_sides():
 
 def test_objective_combines_terms_with_mimickit_weights():
     torch.manual_seed(0)
-    disc = Discriminator(3, hidden_dims=[8])
+    disc = Discriminator(3, hidden_dims=[8], activation="relu", init_output_scale=1.0)
     pos, neg = torch.randn(5, 3), torch.randn(7, 3)
     loss, diag = compute_disc_objective(disc, pos, neg, grad_penalty_weight=5.0, logit_reg_weight=0.01)
     expected = diag["disc_bce"] + 5.0 * diag["disc_grad_penalty"] + 0.01 * diag["disc_logit_reg"]
@@ -102,6 +102,6 @@ def test_objective_combines_terms_with_mimickit_weights():
 
 
 def test_objective_accepts_adds_single_zero_positive():
-    disc = Discriminator(3, hidden_dims=[8])
+    disc = Discriminator(3, hidden_dims=[8], activation="relu", init_output_scale=1.0)
     loss, diag = compute_disc_objective(disc, torch.zeros(1, 3), torch.randn(6, 3), 2.0, 0.01)
     assert loss.isfinite() and diag["disc_pos_logit"].shape == ()

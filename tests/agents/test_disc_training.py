@@ -8,7 +8,7 @@ SHIFT = torch.tensor([4.0, 0.0])  # demo cloud N(shift, I) vs agent cloud N(0, I
 
 def _train(grad_penalty_weight: float, steps: int = 300) -> Discriminator:
     torch.manual_seed(0)
-    disc = Discriminator(2, hidden_dims=[32, 32])
+    disc = Discriminator(2, hidden_dims=[32, 32], activation="relu", init_output_scale=1.0)
     opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
     for _ in range(steps):
         pos, neg = torch.randn(128, 2) + SHIFT, torch.randn(128, 2)

@@ -19,8 +19,8 @@ def test_diag_gaussian_matches_torch_normal():
 
 
 def test_fixed_std_is_not_trained_and_learned_std_is():
-    fixed = ActorCritic(4, 2, [8], [8], init_std=0.05, learn_std=False)
-    learned = ActorCritic(4, 2, [8], [8], init_std=0.3, learn_std=True)
+    fixed = ActorCritic(4, 2, [8], [8], "relu", init_std=0.05, learn_std=False, actor_output_scale=0.01)
+    learned = ActorCritic(4, 2, [8], [8], "relu", init_std=0.3, learn_std=True, actor_output_scale=0.01)
     assert not any(p is fixed.actor.log_std for p in fixed.actor_parameters())
     assert any(p is learned.actor.log_std for p in learned.actor_parameters())
     dist = fixed.action_distribution(torch.zeros(5, 4))
@@ -29,7 +29,7 @@ def test_fixed_std_is_not_trained_and_learned_std_is():
 
 
 def test_shapes_and_small_initial_actions():
-    model = ActorCritic(4, 2, [16, 16], [16], actor_output_scale=0.01)
+    model = ActorCritic(4, 2, [16, 16], [16], "relu", init_std=0.05, learn_std=False, actor_output_scale=0.01)
     obs = torch.randn(10, 4)
     assert model.value(obs).shape == (10,)
     assert model.action_distribution(obs).mean.abs().max() < 0.2

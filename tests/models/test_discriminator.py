@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -5,8 +7,12 @@ from torch import nn
 from mimickit.models.discriminator import Discriminator
 
 
-def test_default_is_mimickit_humanoid_disc():
-    disc = Discriminator(7)
+def test_conf_algo_amp_builds_mimickit_humanoid_disc():
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "algo" / "amp.yaml")
+    disc = instantiate(conf.discriminator)(obs_dim=7)
     linears = [m for m in disc.modules() if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(7, 1024), (1024, 512), (512, 1)]
     assert sum(isinstance(m, nn.ReLU) for m in disc.modules()) == 2
@@ -24,4 +30,4 @@ def test_logit_layer_init_and_output_shape():
 
 def test_wrong_input_size_is_rejected():
     with pytest.raises(ValueError, match="size 5"):
-        Discriminator(5, hidden_dims=[8])(torch.zeros(2, 4))
+        Discriminator(5, hidden_dims=[8], activation="relu", init_output_scale=1.0)(torch.zeros(2, 4))
