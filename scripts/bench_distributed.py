@@ -44,7 +44,7 @@ def bench_worker(worker: distributed.Worker | None, cfg: DictConfig, warmup: int
 
 
 def run_config(args: argparse.Namespace, num_workers: int) -> dict[str, float]:
-    overrides = [f"experiment={args.experiment}", f"motion={args.motion}", f"num_envs={args.num_envs}",
+    overrides = [f"experiment={args.experiment}", *([f"motion={args.motion}"] if args.motion else []), f"num_envs={args.num_envs}",
                  "sim.nthread=0", "test_episodes=0", *args.overrides]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)

@@ -2,6 +2,7 @@
 
     python scripts/bench_train.py                                  # CPU engine, num_envs 16 and 64
     python scripts/bench_train.py --sim mjwarp --device cuda:0 --num-envs 1024 4096 16384
+    python scripts/bench_train.py --methods deepmimic_humanoid_ppo amp_humanoid_locomotion add_humanoid_spinkick
 
 Builds the same objects as `mimickit.run` from the same configs (any extra Hydra override may follow `--`),
 trains a few warm-up iterations, then times `--iters` iterations.
@@ -23,10 +24,10 @@ from mimickit.utils.paths import CONF_DIR
 SECTIONS = ("env", "policy", "storage", "update")
 
 
-def bench(num_envs: int, args: argparse.Namespace) -> dict[str, float]:
+def bench(experiment: str, num_envs: int, args: argparse.Namespace) -> dict[str, float]:
     overrides = [
-        f"experiment={args.experiment}",
-        f"motion={args.motion}",
+        f"experiment={experiment}",
+        *([f"motion={args.motion}"] if args.motion else []),
         f"sim={args.sim}",
         f"num_envs={num_envs}",
         f"device={args.device}",
@@ -64,7 +65,7 @@ def time_training(agent, warmup: int, iters: int) -> dict[str, float]:
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The run and timing options of the training benchmarks (this one and bench_distributed.py)."""
     parser.add_argument("--experiment", default="deepmimic_humanoid_ppo")
-    parser.add_argument("--motion", default="procedural_walk")
+    parser.add_argument("--motion", help="motion group option (default: the experiment's own clip or dataset)")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. -- algo.steps_per_iter=16")
@@ -84,14 +85,16 @@ def main() -> None:
     parser.add_argument("--sim", default="mujoco")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--methods", nargs="+", metavar="EXPERIMENT", help="presets to compare (default: --experiment)")
     add_training_arguments(parser)
     args = parser.parse_args()
     register_configs()
 
-    print(f"{'num_envs':>9} {'samples/s':>11} {SHARES_HEADER}")
-    for num_envs in args.num_envs:
-        r = bench(num_envs, args)
-        print(f"{num_envs:>9} {r['samples_per_s']:>11,.0f} {format_shares(r)}", flush=True)
+    print(f"{'experiment':<26} {'num_envs':>9} {'samples/s':>11} {SHARES_HEADER}")
+    for experiment in args.methods or [args.experiment]:
+        for num_envs in args.num_envs:
+            r = bench(experiment, num_envs, args)
+            print(f"{experiment:<26} {num_envs:>9} {r['samples_per_s']:>11,.0f} {format_shares(r)}", flush=True)
 
 
 if __name__ == "__main__":
