@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# GPU benchmarks and DeepMimic training on the device machine (after staging MuJoCo Warp, see run_checks.sh).
+# GPU benchmarks and training runs on the device machine (after staging MuJoCo Warp, see run_checks.sh).
 #
-#   bash scripts/gpu/train_deepmimic.sh bench            # sim-only and end-to-end training throughput -> $OUT
-#   bash scripts/gpu/train_deepmimic.sh start NAME ...   # a training run in the background (extra Hydra overrides)
-#   bash scripts/gpu/train_deepmimic.sh collect          # copy every run's log.txt and output tail to $OUT
-#   bash scripts/gpu/train_deepmimic.sh finish NAME ...  # stop a run, then test its checkpoint (same overrides)
+#   bash scripts/gpu/train.sh bench                       # sim-only and end-to-end training throughput -> $OUT
+#   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
+#   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
+#   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run, then test its checkpoint (its run config)
 #
 # Runs live in /tmp/gpu_runs/NAME (the device keeps them while it stays warm); the clips come from
 # data/motions/humanoid (git-ignored: carry it).
@@ -13,29 +13,27 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 out=${OUT:-/tmp/gpu_out}
 runs=/tmp/gpu_runs
 mkdir -p "$out" "$runs"
-common=(experiment=deepmimic_humanoid_ppo motion=run sim=mjwarp device=cuda)
+common=(sim=mjwarp device=cuda)
 
 case "$1" in
   bench)
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
     timeout 300 python3 scripts/bench_sim.py --sim mjwarp --device cuda --num-envs 1024 4096 16384 2>&1 | tee "$out/bench_sim.log"
-    timeout 280 python3 scripts/bench_train.py --sim mjwarp --device cuda --motion run --num-envs 1024 4096 16384 2>&1 \
-      | tee "$out/bench_train.log"
+    timeout 400 python3 scripts/bench_train.py --sim mjwarp --device cuda --num-envs 4096 --methods \
+      deepmimic_humanoid_ppo amp_humanoid_locomotion add_humanoid_spinkick 2>&1 | tee "$out/bench_train.log"
     ;;
   start)
     name=$2; shift 2
     mkdir -p "$runs/$name"
     setsid nohup python3 -m mimickit.run "${common[@]}" num_envs=4096 max_iters=1000000 test_episodes=0 \
       algo.iters_per_output=20 hydra.run.dir="$runs/$name" "$@" > "$runs/$name/stdout.txt" 2>&1 < /dev/null &
-    sleep 60
-    tail -5 "$runs/$name/stdout.txt"
     ;;
   collect)
     for dir in "$runs"/*/; do
       name=$(basename "$dir")
       cp "$dir/log.txt" "$out/${name}_log.txt" 2>/dev/null
       tail -20 "$dir/stdout.txt" > "$out/${name}_stdout.txt" 2>/dev/null
-      echo "== $name"; awk '{print $1, $2, $3, $7, $14}' "$dir/log.txt" 2>/dev/null | tail -4
+      echo "== $name"; tail -2 "$dir/stdout.txt"
     done
     ;;
   finish)
