@@ -34,14 +34,20 @@ BUILT_GROUPS = ("sim", "motion", "env", "algo", "logger")
 SUMMARY_KEYS = ("return", "train/return", "train/episode_length", "test/episode_length", "samples")
 
 
+def watches_a_policy(cfg: DictConfig) -> bool:
+    """mode=play with model_file=...: play a trained policy (without it, mode=play plays clips)."""
+    return cfg.mode == Mode.play and cfg.model_file is not None
+
+
 def validate(cfg: DictConfig) -> None:
     """Check the run-level keys, and every `_target_` group against its constructor, before building anything."""
     validate_run(cfg)
     if cfg.mode == Mode.test and cfg.model_file is None:
         raise ValueError("mode=test needs model_file=<path to a checkpoint>")
-    if cfg.mode == Mode.test and not os.path.isfile(cfg.model_file):
+    if cfg.model_file is not None and cfg.mode != Mode.train and not os.path.isfile(cfg.model_file):
         raise FileNotFoundError(f"model_file not found: {cfg.model_file!r}")
-    groups = BUILT_GROUPS if cfg.mode == Mode.train or cfg.mode == Mode.test else ("sim", "motion", "env")
+    builds_agent = cfg.mode in (Mode.train, Mode.test) or watches_a_policy(cfg)
+    groups = BUILT_GROUPS if builds_agent else ("sim", "motion", "env")
     for group in groups:
         validate_target(cfg[group], group)
 
@@ -69,10 +75,13 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
     configure_torch(cfg)
     seed_everything(cfg.seed)
     env = build_env(cfg)
-    if cfg.mode == Mode.play:
-        from mimickit.envs.view_motion_env import play  # rendering stays out of training processes
+    if cfg.mode == Mode.play and not watches_a_policy(cfg):
+        from mimickit.render.playback import play_motion  # rendering stays out of training processes
 
-        return play(env, out_dir=out_dir, visualize=cfg.visualize, video=cfg.video, num_steps=cfg.video_steps)
+        if not hasattr(env, "shown_envs"):
+            raise ValueError("mode=play plays clips with env=view_motion; pass model_file=<checkpoint> to play a "
+                             "trained policy in this env")
+        return play_motion(env, out_dir, visualize=cfg.visualize, video=cfg.video, num_steps=cfg.video_steps)
 
     logger = instantiate(cfg.logger, out_dir=out_dir) if distributed.get_rank() == 0 else CompositeLogger([])
     agent = instantiate(cfg.algo, env=env, logger=logger, out_dir=out_dir, device=cfg.device)
@@ -80,8 +89,14 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
         if cfg.mode == Mode.train:
             return train(agent, cfg)
         agent.load(cfg.model_file)
-        metrics = agent.test(num_episodes=cfg.test_episodes)
-        log.info("test: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        metrics = {}
+        if cfg.mode == Mode.test:
+            metrics = agent.test(num_episodes=cfg.test_episodes)
+            log.info("test: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        if cfg.video or cfg.visualize or cfg.mode == Mode.play:
+            from mimickit.render.playback import watch_policy
+
+            metrics.update(watch_policy(agent, out_dir, cfg.visualize, cfg.video, cfg.video_steps))
         return metrics
     finally:
         logger.close()

@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 
 from mimickit.envs.view_motion_env import ViewMotionEnv
 from mimickit.run import build_env, validate
-from mimickit.utils.video import VideoRecorder
+from mimickit.render.video import VideoRecorder
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 

@@ -240,6 +240,11 @@ class Agent(abc.ABC):
         self._write_metrics(metrics)
         return metrics
 
+    @torch.no_grad()
+    def policy_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic (mean) action in the env's units: what test episodes and playback apply."""
+        return self._act(obs, deterministic=True).action
+
     def save(self, path: str) -> None:
         """Atomically write everything needed to resume (models, optimisers, normalisers, counters, RNGs)."""
         state = {name: obj.state_dict() for name, obj in self._checkpointed().items()}
@@ -444,7 +449,7 @@ class Agent(abc.ABC):
         tracker = EpisodeTracker(self.env.num_envs, self.device, math.ceil(num_episodes / self.env.num_envs))
         obs = self.env.reset()
         for step in itertools.count():
-            _, reward, done, info = self.env.step(self._act(obs, deterministic=True).action)
+            _, reward, done, info = self.env.step(self.policy_action(obs))
             tracker.update(reward, done, info)
             obs = self.env.reset_done(done)
             if step % TEST_SYNC_INTERVAL == TEST_SYNC_INTERVAL - 1 and bool(tracker.all_envs_done()):

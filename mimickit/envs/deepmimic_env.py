@@ -15,7 +15,7 @@ from mimickit.envs.observations import compute_phase_obs, compute_target_obs
 from mimickit.sim.engine import Engine
 
 if TYPE_CHECKING:
-    from mimickit.anim.motion_lib import MotionLib
+    from mimickit.anim.motion_lib import MotionFrame, MotionLib
 
 
 def compute_joint_rot(body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
@@ -75,6 +75,10 @@ class DeepMimicEnv(CharEnv):
         self.engine.set_state_where(
             mask, ref.root_pos, ref.root_rot, ref.dof_pos, ref.root_lin_vel, ref.root_ang_vel, ref.dof_vel
         )
+
+    def reference_pose(self) -> MotionFrame:
+        """The reference every env tracks, at its current time (a viewer draws it as a ghost)."""
+        return self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time(), with_bodies=False)
 
     def _post_physics_step(self) -> None:
         self._ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())

@@ -1,25 +1,18 @@
 """Kinematic playback of reference clips (`env=view_motion`): every step poses each env at its clip time and runs
 only forward kinematics; nothing is simulated, so the engine can run with `control_mode: none`.
 
-`play` drives it for `mode=play`: it records an mp4 headless and/or shows MuJoCo's interactive viewer.
+`mimickit.render.playback.play_motion` drives it for `mode=play`: an mp4 headless and/or MuJoCo's viewer.
 """
 from __future__ import annotations
 
-import logging
-import time
 from typing import Annotated
-from pathlib import Path
 
 import torch
 
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.config import KwargsOf
+from mimickit.render.video import VideoRecorder
 from mimickit.sim.engine import Engine
-from mimickit.utils.video import VideoRecorder, launch_viewer
-
-log = logging.getLogger(__name__)
-
-VIDEO_NAME = "motion.mp4"
 
 
 def compute_playback_times(
@@ -49,7 +42,7 @@ class ViewMotionEnv:
             motion_lib: the clips to play.
             time_offset: seconds between the start times of envs that play the same clip.
             shown_envs: env ids drawn side by side by the video and the viewer; None shows all envs.
-            recorder: keyword arguments of `mimickit.utils.video.VideoRecorder` (frame size, camera).
+            recorder: keyword arguments of `mimickit.render.video.VideoRecorder` (frame size, camera).
         """
         if motion_lib.num_dofs != engine.num_dofs:
             raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
@@ -88,43 +81,3 @@ class ViewMotionEnv:
             self.env_ids, frame.root_pos, frame.root_rot, frame.dof_pos,
             frame.root_lin_vel, frame.root_ang_vel, frame.dof_vel,
         )
-
-
-def play(env: ViewMotionEnv, out_dir: str, visualize: bool, video: bool, num_steps: int) -> dict:
-    """Play the clips: record the first `num_steps` steps into `<out_dir>/motion.mp4` (video) and/or show them in
-    real time until the viewer window is closed (visualize). Returns the numbers of steps and recorded frames."""
-    if num_steps <= 0:
-        raise ValueError(f"video_steps must be positive, got {num_steps}")
-    viewer = launch_viewer(env.engine, env.shown_envs) if visualize else None
-    recorder = VideoRecorder(env.engine, env_ids=env.shown_envs, **env.recorder_settings) if video else None
-    if viewer is None and recorder is None:
-        log.warning("nothing to show: pass video=true (mp4, headless) or visualize=true (needs a display)")
-        return {"steps": 0, "video_frames": 0}
-    try:
-        env.reset()
-        if recorder is not None:
-            recorder.start(Path(out_dir) / VIDEO_NAME)
-        start = time.perf_counter()
-        while _recording(recorder, num_steps) or _showing(viewer):
-            if _recording(recorder, num_steps):
-                recorder.capture()
-            if _showing(viewer):
-                viewer.sync()
-                time.sleep(max(0.0, start + (env.num_steps + 1) * env.dt - time.perf_counter()))
-            env.step()
-        if recorder is not None:
-            recorder.finish()
-        return {"steps": env.num_steps, "video_frames": recorder.num_frames if recorder is not None else 0}
-    finally:
-        if recorder is not None:
-            recorder.close()
-        if viewer is not None:
-            viewer.close()
-
-
-def _recording(recorder: VideoRecorder | None, num_steps: int) -> bool:
-    return recorder is not None and recorder.num_frames < num_steps
-
-
-def _showing(viewer) -> bool:
-    return viewer is not None and viewer.is_running()

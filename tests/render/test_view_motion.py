@@ -16,8 +16,8 @@ from mimickit.anim.motion import LoopMode, Motion, load_motion
 from mimickit.anim.rotations import exp_map_to_quat, quat_from_axis_angle
 from mimickit.envs.view_motion_env import compute_playback_times
 from mimickit.sim.mujoco_engine import MujocoEngine
-from mimickit.utils import video
-from mimickit.utils.video import VideoRecorder
+from mimickit.render import video
+from mimickit.render.video import VideoRecorder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
@@ -56,7 +56,7 @@ def test_failing_egl_falls_back_to_osmesa_or_explains_both_failures(tmp_path):
     """A bad EGL device makes EGL fail; OSMesa then renders, or (no libOSMesa) the error names both backends."""
     script = (
         "import logging; logging.basicConfig()\n"
-        "from mimickit.utils.video import create_gl_context\n"
+        "from mimickit.render.video import create_gl_context\n"
         "try:\n"
         "    create_gl_context(64, 48).free(); print('RENDERED')\n"
         "except RuntimeError as err:\n"

@@ -16,8 +16,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 HEADLESS_GL_BACKENDS = ("egl", "osmesa")
 _DISABLED_GL = ("disable", "disabled", "off", "false", "0")
 CHARACTER_RGBA = (0.85, 0.5, 0.25, 1.0)
+GHOST_RGBA = (0.3, 0.6, 1.0, 0.35)  # the reference a policy tracks, drawn see-through beside the character
 FLOOR_RGBA = (0.62, 0.64, 0.68, 1.0)
 GRID_RGBA = (0.78, 0.8, 0.84, 1.0)
 SKY_TOP_RGB = (140, 173, 217)
@@ -123,10 +125,17 @@ def compute_lookat(root_pos: torch.Tensor, height: float) -> np.ndarray:
 
 
 # ---- engine state -> MjData ----
-class _PosedCharacters:
-    """Own MjData rows of a render copy of the engine's model, posed from the engine's state of `env_ids`."""
+# A ghost: () -> a pose of every env (root_pos (N, 3), root_rot (N, 4) xyzw, dof_pos (N, D) fields), e.g. the
+# reference a tracking env follows (`env.reference_pose`).
+GhostPose = Callable[[], Any]
 
-    def __init__(self, engine, env_ids: list[int] | None, spacing: float, azimuth: float):
+
+class _PosedCharacters:
+    """Own MjData rows of a render copy of the engine's model, posed from the engine's state of `env_ids`, and
+    optionally a see-through ghost of each from another pose source."""
+
+    def __init__(self, engine, env_ids: list[int] | None, spacing: float, azimuth: float,
+                 ghost: GhostPose | None = None):
         model = getattr(engine, "mj_model", None)
         if not isinstance(model, mujoco.MjModel):
             raise TypeError(f"{type(engine).__name__} has no `mj_model` (the MjModel of one world) to render from")
@@ -137,32 +146,49 @@ class _PosedCharacters:
             raise ValueError(f"mj_model has nq={model.nq}, expected a free root + {engine.num_dofs} hinges")
         self.engine = engine
         self.env_ids = torch.tensor(env_ids, dtype=torch.long, device=engine.device)
-        self.model = _styled_copy(model)
+        self.model = _styled_copy(model, CHARACTER_RGBA)
         self.datas = [mujoco.MjData(self.model) for _ in env_ids]
         self.offsets = compute_side_by_side_offsets(len(env_ids), spacing, azimuth)
+        self.ghost = ghost
+        self.ghost_model = _styled_copy(model, GHOST_RGBA) if ghost is not None else None
+        self.ghost_datas = [mujoco.MjData(self.ghost_model) for _ in env_ids] if ghost is not None else []
+
+    @property
+    def num_drawn(self) -> int:
+        return len(self.datas) + len(self.ghost_datas)
 
     def update(self) -> torch.Tensor:
-        """Pose every shown character from the engine; returns their displayed root positions (k, 3)."""
-        e, ids = self.engine, self.env_ids
-        root_pos = e.root_pos()[ids].detach().cpu().to(torch.float64) + self.offsets
-        qpos = compute_qpos(root_pos, e.root_rot()[ids].detach().cpu(), e.dof_pos()[ids].detach().cpu()).numpy()
-        for data, row in zip(self.datas, qpos):
-            data.qpos[:] = row
-            mujoco.mj_kinematics(self.model, data)
-            mujoco.mj_comPos(self.model, data)
+        """Pose every shown character (and ghost) from the engine; returns their displayed root positions (k, 3)."""
+        e = self.engine
+        root_pos = self._pose(self.model, self.datas, e.root_pos(), e.root_rot(), e.dof_pos())
+        if self.ghost is not None:
+            ref = self.ghost()
+            self._pose(self.ghost_model, self.ghost_datas, ref.root_pos, ref.root_rot, ref.dof_pos)
         return root_pos
 
+    def _pose(self, model, datas, root_pos, root_rot, dof_pos) -> torch.Tensor:
+        ids = self.env_ids
+        shown_pos = root_pos[ids].detach().cpu().to(torch.float64) + self.offsets
+        qpos = compute_qpos(shown_pos, root_rot[ids].detach().cpu(), dof_pos[ids].detach().cpu()).numpy()
+        for data, row in zip(datas, qpos):
+            data.qpos[:] = row
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)
+        return shown_pos
+
     def add_others(self, scene: mujoco.MjvScene, option: mujoco.MjvOption, perturb: mujoco.MjvPerturb) -> None:
-        """Append the moving geoms of every shown character but the first (whose data drew the scene)."""
-        for data in self.datas[1:]:
-            mujoco.mjv_addGeoms(self.model, data, option, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)
+        """Append the moving geoms of every shown character but the first (whose data drew the scene), and of
+        every ghost."""
+        for model, datas in ((self.model, self.datas[1:]), (self.ghost_model, self.ghost_datas)):
+            for data in datas:
+                mujoco.mjv_addGeoms(model, data, option, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)
 
 
-def _styled_copy(model: mujoco.MjModel) -> mujoco.MjModel:
+def _styled_copy(model: mujoco.MjModel, character_rgba: tuple[float, ...]) -> mujoco.MjModel:
     """A copy with display colours and a softer headlight; the engine's model is left untouched."""
     model = copy.deepcopy(model)
     is_world = model.geom_bodyid == 0
-    model.geom_rgba[~is_world] = CHARACTER_RGBA
+    model.geom_rgba[~is_world] = character_rgba
     model.geom_rgba[is_world] = FLOOR_RGBA
     model.mat_rgba[:] = 1.0
     model.vis.headlight.ambient[:] = 0.4
@@ -201,11 +227,13 @@ class VideoRecorder:
         lookat_height: float = 0.9,
         spacing: float = 1.5,
         grid: bool = True,
+        ghost: GhostPose | None = None,
     ):
         """
         Args:
             engine: any engine with `mj_model`; its state is read, never written.
             env_ids: envs shown side by side (default: env 0).
+            ghost: a second pose of every env drawn see-through over each shown character (a policy's reference).
             width, height: frame size in pixels; even numbers (the mp4's yuv420p needs them).
             fps: video frame rate; default one frame per control step, 1 / engine.control_dt.
             distance, azimuth, elevation: camera placement around its target (metres, degrees).
@@ -219,7 +247,7 @@ class VideoRecorder:
         self.fps = fps if fps is not None else 1.0 / engine.control_dt
         self.grid = grid
         self.lookat_height = lookat_height
-        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth)
+        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth, ghost)
         model = self.characters.model
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
@@ -229,7 +257,7 @@ class VideoRecorder:
         self.camera.distance, self.camera.azimuth, self.camera.elevation = distance, azimuth, elevation
         self._option = mujoco.MjvOption()
         self._perturb = mujoco.MjvPerturb()
-        max_geom = model.ngeom * len(self.characters.datas) + 200
+        max_geom = model.ngeom * self.characters.num_drawn + 200
         self._scene = mujoco.MjvScene(model, maxgeom=max_geom)
         self._rect = mujoco.MjrRect(0, 0, width, height)
         self._gl = create_gl_context(width, height)
@@ -381,10 +409,10 @@ class LiveViewer:
     The camera tracks the first shown character's root; the user can still orbit and zoom.
     """
 
-    def __init__(self, engine, env_ids: list[int] | None = None, spacing: float = 1.5):
+    def __init__(self, engine, env_ids: list[int] | None = None, spacing: float = 1.5, ghost: GhostPose | None = None):
         import mujoco.viewer
 
-        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth=90.0)
+        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth=90.0, ghost=ghost)
         self.characters.update()
         self.handle = mujoco.viewer.launch_passive(
             self.characters.model, self.characters.datas[0], show_left_ui=False, show_right_ui=False
@@ -408,14 +436,15 @@ class LiveViewer:
         self.handle.close()
 
 
-def launch_viewer(engine, env_ids: list[int] | None = None, spacing: float = 1.5) -> LiveViewer | None:
+def launch_viewer(engine, env_ids: list[int] | None = None, spacing: float = 1.5,
+                  ghost: GhostPose | None = None) -> LiveViewer | None:
     """Open the interactive viewer, or return None with a clear message when no window can be opened."""
     if not has_display():
         log.warning("visualize=true needs a display (DISPLAY/WAYLAND_DISPLAY unset): skipping the interactive viewer; "
                     "record an mp4 headless with video=true instead")
         return None
     try:
-        return LiveViewer(engine, env_ids, spacing)
+        return LiveViewer(engine, env_ids, spacing, ghost)
     except Exception as err:  # no GLFW, no GL on the display, macOS without mjpython ...
         log.warning("cannot open MuJoCo's viewer (%s: %s); skipping it", type(err).__name__, err)
         return None
