@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from mimickit.envs.amp_env import check_same_character
+from mimickit.envs.amp_env import character_on, check_same_character
 from mimickit.envs.deepmimic_env import DeepMimicEnv
 from mimickit.envs.disc_obs import (
     DiscFrames,
@@ -39,7 +39,7 @@ class ADDEnv(DeepMimicEnv):
         `DeepMimicEnv`'s (engine, motion_lib, episode_length, ...)."""
         super().__init__(**deepmimic_kwargs)
         check_same_character(self.engine, self.motion_lib)
-        self.character = self.motion_lib.character
+        self.character = character_on(self.motion_lib, self.device)
         self.global_obs = global_obs
         self.root_height_obs = root_height_obs
         self.num_disc_obs_steps = num_disc_obs_steps
@@ -66,8 +66,8 @@ class ADDEnv(DeepMimicEnv):
         )
 
     def _ref_frames(self, times: torch.Tensor) -> DiscFrames:
-        return motion_disc_frames(self.motion_lib, self.motion_ids, times, self.num_disc_obs_steps, self.dt,
-                                  self.disc_body_ids)
+        return motion_disc_frames(self.motion_lib, self.character, self.motion_ids, times, self.num_disc_obs_steps,
+                                  self.dt, self.disc_body_ids)
 
     def _sim_disc_frame(self) -> DiscFrames:
         return engine_disc_frame(self.engine, self.character, self.disc_body_ids)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from mimickit.anim import rotations as rot
+from mimickit.anim.kinematics import KinematicCharacter
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.disc_obs import (
     DiscHistory,
@@ -32,7 +33,17 @@ def check_same_character(engine: Engine, motion_lib: MotionLib) -> None:
     if list(motion_lib.body_names) != list(engine.body_names):
         raise ValueError(f"motion clips' bodies {motion_lib.body_names} differ from the engine's {engine.body_names}")
     if list(motion_lib.character.dof_names) != list(engine.dof_names):
-        raise ValueError(f"motion clips' dofs {motion_lib.character.dof_names} differ from the engine's {engine.dof_names}")
+        raise ValueError(
+            f"motion clips' dofs {motion_lib.character.dof_names} differ from the engine's {engine.dof_names}"
+        )
+
+
+def character_on(motion_lib: MotionLib, device: torch.device) -> KinematicCharacter:
+    """The clips' kinematic character with its tensors on `device` (the motion library keeps its own on the CPU)."""
+    character = motion_lib.character
+    if character.device == torch.device(device):
+        return character
+    return KinematicCharacter(character.mjcf_file, device=device)
 
 
 class AMPEnv(CharEnv):
@@ -65,7 +76,7 @@ class AMPEnv(CharEnv):
         super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
         check_same_character(engine, motion_lib)
         self.motion_lib = motion_lib
-        self.character = motion_lib.character
+        self.character = character_on(motion_lib, self.device)
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), dtype=torch.long, device=self.device)
         self.global_obs = global_obs
         self.root_height_obs = root_height_obs
@@ -85,7 +96,9 @@ class AMPEnv(CharEnv):
 
     def disc_obs(self) -> torch.Tensor:
         """(num_envs, disc_obs_dim) of the current history (what the last step returned, or the reset windows)."""
-        return compute_disc_obs(self.disc_history.frames, global_obs=self.global_obs, root_height_obs=self.root_height_obs)
+        return compute_disc_obs(
+            self.disc_history.frames, global_obs=self.global_obs, root_height_obs=self.root_height_obs
+        )
 
     def fetch_demo_disc_obs(self, num_samples: int) -> torch.Tensor:
         """(num_samples, disc_obs_dim) windows of clips drawn by weight, ending at uniform random times."""
@@ -98,8 +111,8 @@ class AMPEnv(CharEnv):
                                 root_height_obs=self.root_height_obs)
 
     def _demo_frames(self, motion_ids: torch.Tensor, times: torch.Tensor):
-        return motion_disc_frames(self.motion_lib, motion_ids, times, self.num_disc_obs_steps, self.dt,
-                                  self.key_body_ids)
+        return motion_disc_frames(self.motion_lib, self.character, motion_ids, times, self.num_disc_obs_steps,
+                                  self.dt, self.key_body_ids)
 
     def _sim_disc_frame(self):
         return engine_disc_frame(self.engine, self.character, self.key_body_ids)

@@ -115,6 +115,7 @@ def engine_disc_frame(engine: Engine, character: KinematicCharacter, body_ids: t
 
 def motion_disc_frames(
     motion_lib: MotionLib,
+    character: KinematicCharacter,
     motion_ids: torch.Tensor,
     times: torch.Tensor,
     num_steps: int,
@@ -124,13 +125,13 @@ def motion_disc_frames(
     """Windows of clip frames ending at `times`, (N, num_steps, ...): the frames at t - k dt, k = num_steps-1 .. 0
     (before a clip's start, CLAMP clips hold the first frame and WRAP clips wrap back with their root offset).
 
-    Joint rotations and body positions come from the blended DoF positions through the character's FK, exactly
+    Joint rotations and body positions come from the blended DoF positions through the FK of `character` (the
+    clips' character on the motion library's device), exactly
     what an engine reports after `set_state` with the same frame; velocities are the library's (finite
     differences of the clip), which an engine reports when they are passed to `set_state`."""
     n = motion_ids.shape[0]
     ids = motion_ids.unsqueeze(-1).expand(n, num_steps).reshape(-1)
     frame = motion_lib.calc_motion_frame(ids, window_times(times, num_steps, dt).reshape(-1), with_bodies=False)
-    character = motion_lib.character
     joint_rot = character.dof_to_joint_rot(frame.dof_pos)
     body_pos, _ = character.forward_kinematics(frame.root_pos, frame.root_rot, joint_rot)
     window = DiscFrames(

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def make_env(*overrides):
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["env=add", "motion=procedural_walk", "sim.nthread=1", *overrides])
+        overrides = ["env=add", "motion=procedural_walk", "sim.nthread=1", *overrides]
+        cfg = compose(config_name="config", overrides=overrides)
     validate(cfg)
     torch.manual_seed(0)
     return build_env(cfg)

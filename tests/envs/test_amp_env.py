@@ -116,15 +116,18 @@ def turned(frames: DiscFrames, angle: float, shift: torch.Tensor) -> DiscFrames:
 def test_heading_frame_obs_is_invariant_to_turning_the_clip():
     env = make_env("num_envs=2")
     ids = torch.zeros(5, dtype=torch.long)
-    frames = motion_disc_frames(env.motion_lib, ids, torch.linspace(0.1, 1.9, 5), 10, env.dt, env.key_body_ids)
+    times = torch.linspace(0.1, 1.9, 5)
+    frames = motion_disc_frames(env.motion_lib, env.character, ids, times, 10, env.dt, env.key_body_ids)
     moved = turned(frames, 2.1, torch.tensor([3.0, -1.5, 0.0]))
     local = compute_disc_obs(frames, global_obs=False, root_height_obs=True)
-    torch.testing.assert_close(compute_disc_obs(moved, global_obs=False, root_height_obs=True), local, atol=1e-5, rtol=0)
+    moved_local = compute_disc_obs(moved, global_obs=False, root_height_obs=True)
+    torch.testing.assert_close(moved_local, local, atol=1e-5, rtol=0)
     # world-frame obs see the turn, but not a horizontal move (root x, y are relative to the newest frame)
     world = compute_disc_obs(frames, global_obs=True, root_height_obs=True)
     assert (compute_disc_obs(moved, global_obs=True, root_height_obs=True) - world).abs().max() > 0.1
     shifted = turned(frames, 0.0, torch.tensor([3.0, -1.5, 0.0]))
-    torch.testing.assert_close(compute_disc_obs(shifted, global_obs=True, root_height_obs=True), world, atol=1e-5, rtol=0)
+    shifted_world = compute_disc_obs(shifted, global_obs=True, root_height_obs=True)
+    torch.testing.assert_close(shifted_world, world, atol=1e-5, rtol=0)
     # ADD's world root position sees the move
     add = compute_disc_obs(frames, global_obs=True, root_height_obs=True, world_root_pos=True)
     assert (compute_disc_obs(shifted, global_obs=True, root_height_obs=True, world_root_pos=True) - add).abs().max() > 1
@@ -135,8 +138,8 @@ def test_heading_frame_obs_is_invariant_to_turning_the_clip():
 def test_frame_layout_of_a_single_frame():
     """Root x, y relative to itself are 0, z is the height; body offsets are relative to the frame's root."""
     env = make_env("num_envs=2")
-    frames = motion_disc_frames(env.motion_lib, torch.zeros(1, dtype=torch.long), torch.tensor([0.4]), 1, env.dt,
-                                env.key_body_ids)
+    one = torch.zeros(1, dtype=torch.long)
+    frames = motion_disc_frames(env.motion_lib, env.character, one, torch.tensor([0.4]), 1, env.dt, env.key_body_ids)
     obs = compute_disc_obs(frames, global_obs=True, root_height_obs=True)[0]
     j, k = env.character.num_joints, len(env.key_body_ids)
     torch.testing.assert_close(obs[:3], torch.cat([torch.zeros(2), frames.root_pos[0, 0, 2:]]))
@@ -144,14 +147,15 @@ def test_frame_layout_of_a_single_frame():
     key = obs[9 + 6 * j : 9 + 6 * j + 3 * k].view(k, 3)
     torch.testing.assert_close(key, frames.body_pos[0, 0] - frames.root_pos[0, 0])
     vel = obs[9 + 6 * j + 3 * k :]
-    torch.testing.assert_close(vel, torch.cat([frames.root_lin_vel[0, 0], frames.root_ang_vel[0, 0], frames.dof_vel[0, 0]]))
+    want = torch.cat([frames.root_lin_vel[0, 0], frames.root_ang_vel[0, 0], frames.dof_vel[0, 0]])
+    torch.testing.assert_close(vel, want)
 
 
 def test_history_after_reset_is_the_clip_window_ending_at_the_start_time():
     env = make_env("num_envs=6")
     env.reset()
-    torch.testing.assert_close(env.disc_obs(), env.compute_demo_disc_obs(env.motion_ids, env.motion_time0), atol=1e-6,
-                               rtol=0)
+    demo = env.compute_demo_disc_obs(env.motion_ids, env.motion_time0)
+    torch.testing.assert_close(env.disc_obs(), demo, atol=1e-6, rtol=0)
     # its newest frame is the state the simulator starts in
     sim = engine_disc_frame(env.engine, env.character, env.key_body_ids)
     for got, want in zip(sim, env.disc_history.frames):
