@@ -152,7 +152,9 @@ class AMPEnv(CharEnv):
         return torch.zeros(self.num_envs, device=self.device)
 
     def _compute_info(self) -> dict:
-        return {"disc_obs": self.disc_obs()}
+        """The disc obs, and the root's ground speed (m/s), whose episode mean shows whether the character moves at
+        the clips' speeds (there is no reference to track)."""
+        return {"disc_obs": self.disc_obs(), "episode/root_speed": self.engine.root_lin_vel()[:, :2].norm(dim=-1)}
 
 
 def compute_amp_char_obs(
