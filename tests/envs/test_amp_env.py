@@ -89,7 +89,7 @@ def test_dims_follow_the_model():
     obs = env.reset()
     assert obs.shape == (3, env.obs_dim) and env.obs_dim == 1 + 6 + 3 + 3 + 6 * j + d + 3 * k
     _, reward, done, info = env.step(torch.zeros(3, env.action_dim))
-    assert set(info) == {"disc_obs"} and info["disc_obs"].shape == (3, env.disc_obs_dim)
+    assert set(info) == {"disc_obs", "episode/root_speed"} and info["disc_obs"].shape == (3, env.disc_obs_dim)
     assert torch.isfinite(info["disc_obs"]).all()
     assert (reward == 0).all()
     demo = env.fetch_demo_disc_obs(17)
