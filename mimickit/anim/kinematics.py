@@ -9,6 +9,7 @@ Three representations of a pose meet here:
 """
 from __future__ import annotations
 
+import functools
 import enum
 from dataclasses import dataclass
 
@@ -280,19 +281,37 @@ def compute_forward_kinematics(
     local_pos: torch.Tensor,
     local_rot: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Walk the tree root-first: x_child = x_parent + R_parent * offset, R_child = R_parent * R_offset * R_joint.
+    """Walk the tree root-first: x_child = x_parent + R_parent * offset, R_child = R_parent * (R_offset * R_joint).
 
-    Bodies are in depth-first order, so every parent is computed before its children.
+    The bodies of one tree depth are computed together: the humanoid's 15 bodies take 5 steps instead of 14, which
+    matters on a GPU where every step is a handful of small kernel launches.
     """
-    body_pos = [root_pos]
-    body_rot = [root_rot]
-    for b in range(1, len(parent_indices)):
-        parent = parent_indices[b]
-        parent_pos, parent_rot = body_pos[parent], body_rot[parent]
-        body_pos.append(parent_pos + rot.quat_rotate(parent_rot, local_pos[b].expand_as(parent_pos)))
-        local = rot.quat_mul(local_rot[b].expand_as(parent_rot), joint_rot[..., b - 1, :])
-        body_rot.append(rot.quat_mul(parent_rot, local))
-    return torch.stack(body_pos, dim=-2), torch.stack(body_rot, dim=-2)
+    batch = root_pos.shape[:-1]
+    num_bodies = len(parent_indices)
+    local = rot.quat_mul(local_rot[1:].expand_as(joint_rot), joint_rot)  # offset * joint of every non-root body
+    body_pos = root_pos.new_empty(*batch, num_bodies, 3)
+    body_rot = root_rot.new_empty(*batch, num_bodies, 4)
+    body_pos[..., 0, :] = root_pos
+    body_rot[..., 0, :] = root_rot
+    for children, parents in _depth_levels(tuple(parent_indices), root_pos.device):
+        parent_pos, parent_rot = body_pos.index_select(-2, parents), body_rot.index_select(-2, parents)
+        offset = local_pos.index_select(0, children).expand_as(parent_pos)
+        body_pos.index_copy_(-2, children, parent_pos + rot.quat_rotate(parent_rot, offset))
+        body_rot.index_copy_(-2, children, rot.quat_mul(parent_rot, local.index_select(-2, children - 1)))
+    return body_pos, body_rot
+
+
+@functools.cache
+def _depth_levels(parent_indices: tuple[int, ...], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(children, their parents) index tensors of each tree depth below the root, shallowest first."""
+    depth = [0] * len(parent_indices)
+    for body in range(1, len(parent_indices)):
+        depth[body] = depth[parent_indices[body]] + 1
+    levels = []
+    for level in range(1, max(depth, default=0) + 1):
+        children = [b for b in range(1, len(parent_indices)) if depth[b] == level]
+        levels.append((torch.tensor(children, device=device), torch.tensor([parent_indices[b] for b in children], device=device)))
+    return levels
 
 
 def compute_euler_xyz_in_range(quats: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
