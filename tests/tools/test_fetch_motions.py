@@ -74,3 +74,17 @@ def test_tampered_source_is_rejected_before_writing(fetch, tmp_path):
 def test_unknown_clip_name_lists_known_ones(fetch, tmp_path):
     with pytest.raises(SystemExit, match="unknown clips \\['moonwalk'\\].*'zombie_walk'"):
         fetch.main(["--source", str(SHARED_DATA), "--out", str(tmp_path), "--set", "deepmimic", "--clips", "moonwalk"])
+
+
+def test_every_fetched_clip_has_a_motion_option(fetch):
+    """`motion=<name>` exists for every clip `make data` converts, and names its file; the all-clips dataset
+    lists every DeepMimic clip."""
+    import yaml
+
+    for clip in fetch.CLIPS:
+        option = REPO_ROOT / "conf" / "motion" / f"{clip.name}.yaml"
+        assert option.is_file(), f"no motion={clip.name}"
+        assert yaml.safe_load(option.read_text())["motion_file"] == f"data/motions/humanoid/humanoid_{clip.name}.pkl"
+    dataset = yaml.safe_load((REPO_ROOT / "data" / "datasets" / "humanoid_deepmimic_all.yaml").read_text())
+    listed = {Path(entry["file"]).stem.removeprefix("humanoid_") for entry in dataset["motions"]}
+    assert listed == {clip.name for clip in fetch.CLIPS if clip.kind == "deepmimic"}
