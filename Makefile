@@ -2,18 +2,20 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# A CPU build of torch; an unpinned `torch` would pull a multi-GB CUDA build.
+# A CPU build of torch from PyTorch's CPU index (PyPI's Linux wheel is the multi-GB CUDA build). For sim=mjwarp:
+# make install TORCH_INDEX=https://download.pytorch.org/whl/cu130, then .venv/bin/pip install -e ".[gpu]".
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 SHARED_DATA ?= $(abspath ../shared/data)
 
-.PHONY: install train test test-all bench data clean
+.PHONY: install train test bench data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q $(TORCH) --extra-index-url $(TORCH_INDEX)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
