@@ -46,11 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("log_files", nargs="+", help="log.txt files")
     parser.add_argument("-x", default="samples", help="x-axis column (default: samples)")
     parser.add_argument("-y", nargs="+", default=["train/return", "test/return"], help="columns to plot")
-    parser.add_argument("-o", "--out", default="log.png", help="output PNG")
+    parser.add_argument("-o", "--out", help="output PNG (default: log.png beside the first log)")
     parser.add_argument("--labels", nargs="+", help="legend label per log file")
     args = parser.parse_args(argv)
-    plot_logs(args.log_files, args.x, args.y, args.out, args.labels)
-    print(f"wrote {args.out}")
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.log_files[0])), "log.png")
+    plot_logs(args.log_files, args.x, args.y, out, args.labels)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ ROWS = [
     {"iteration": 2, "samples": 200, "train/return": 2.5, "loss/actor": float("nan")},
     {"iteration": 3, "samples": 300, "train/return": 3.5},
 ]
+# every setting of the loggers (conf/logger/*.yaml writes the runs' ones)
+TXT = {"filename": "log.txt", "column_width": 24, "step_key": "samples"}
+TB = {"subdir": "tb", "flush_secs": 1}
+WANDB = {"project": "mimickit-test", "entity": None, "name": None, "group": None, "tags": [], "mode": "offline",
+         "config": None}
 
 
 def _write(logger):
@@ -27,7 +32,7 @@ def _write(logger):
 
 
 def test_txt_log_columns_parse_back(tmp_path):
-    _write(TxtLogger(str(tmp_path)))
+    _write(TxtLogger(str(tmp_path), **TXT))
     log = read_txt_log(str(tmp_path / "log.txt"))
     assert list(log) == ["iteration", "samples", "train/return", "loss/actor"]
     assert log["train/return"].tolist() == [1.5, 2.5, 3.5]
@@ -37,7 +42,7 @@ def test_txt_log_columns_parse_back(tmp_path):
 
 
 def test_txt_log_rejects_new_columns_and_bad_keys(tmp_path):
-    logger = TxtLogger(str(tmp_path))
+    logger = TxtLogger(str(tmp_path), **TXT)
     logger.log({"a": 1.0}, step=0)
     with pytest.raises(ValueError, match=r"\['b'\] were not in the first record"):
         logger.log({"a": 1.0, "b": 2.0}, step=1)
@@ -46,8 +51,8 @@ def test_txt_log_rejects_new_columns_and_bad_keys(tmp_path):
 
 
 def test_resumed_txt_log_keeps_only_earlier_rows(tmp_path):
-    _write(TxtLogger(str(tmp_path)))
-    resumed = TxtLogger(str(tmp_path))
+    _write(TxtLogger(str(tmp_path), **TXT))
+    resumed = TxtLogger(str(tmp_path), **TXT)
     resumed.log({**ROWS[0], "iteration": 3, "samples": 300, "train/return": 9.0}, step=300)
     resumed.close()
     log = read_txt_log(str(tmp_path / "log.txt"))
@@ -56,11 +61,11 @@ def test_resumed_txt_log_keeps_only_earlier_rows(tmp_path):
 
 def test_resumed_txt_log_with_other_columns_keeps_every_earlier_row(tmp_path):
     """A resumed run without test episodes logs no test/* columns but a new one: the header becomes the union."""
-    first = TxtLogger(str(tmp_path))
+    first = TxtLogger(str(tmp_path), **TXT)
     for row in ROWS:
         first.log({**row, "test/return": row["iteration"] * 10.0}, step=row["samples"])
     first.close()
-    resumed = TxtLogger(str(tmp_path))
+    resumed = TxtLogger(str(tmp_path), **TXT)
     resumed.log({"iteration": 3, "samples": 300, "train/return": 9.0, "sim/unstable_resets": 4}, step=300)
     resumed.log({"iteration": 4, "samples": 400, "test/return": 7.0}, step=400)  # old columns may be filled again
     resumed.close()
@@ -77,7 +82,7 @@ def test_resumed_txt_log_with_other_columns_keeps_every_earlier_row(tmp_path):
 def test_tensorboard_event_files_are_readable(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    _write(RunLogger(str(tmp_path), tb={"flush_secs": 1}, progress=False))
+    _write(RunLogger(str(tmp_path), txt=TXT, tb=TB, wandb=None, progress=False))
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     assert {"train/return", "loss/actor", "iteration"} <= set(events.Tags()["scalars"])
@@ -90,14 +95,14 @@ def test_wandb_offline_run_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
-    logger = RunLogger(str(tmp_path), wandb={"mode": "offline", "project": "mimickit-test"}, progress=False)
+    logger = RunLogger(str(tmp_path), txt=TXT, tb=None, wandb=WANDB, progress=False)
     run_dir = Path(logger.loggers[1].run_dir).parent
     _write(logger)
     assert run_dir.is_dir() and run_dir.name.startswith("offline-run-")
     assert list(run_dir.glob("*.wandb")), sorted(p.name for p in run_dir.iterdir())
     assert (tmp_path / "log.txt").is_file()
     with pytest.raises(ValueError, match="unknown wandb mode"):
-        RunLogger(str(tmp_path), wandb={"mode": "sometimes"}, progress=False)
+        RunLogger(str(tmp_path), txt=TXT, tb=None, wandb={**WANDB, "mode": "sometimes"}, progress=False)
 
 
 def test_logger_configs_instantiate(tmp_path, monkeypatch):
@@ -131,7 +136,7 @@ def test_console_progress_shows_iteration_stats_only_on_a_tty(capsys):
 
 
 def test_plot_script_writes_png(tmp_path):
-    _write(TxtLogger(str(tmp_path)))
+    _write(TxtLogger(str(tmp_path), **TXT))
     out = tmp_path / "plot.png"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_log.py"), str(tmp_path / "log.txt"),
                     "-x", "samples", "-y", "train/return", "loss/actor", "-o", str(out)], check=True)
@@ -139,3 +144,7 @@ def test_plot_script_writes_png(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_log.py"), str(tmp_path / "log.txt"),
                           "-y", "nope", "-o", str(out)], capture_output=True, text=True)
     assert bad.returncode != 0 and "no columns ['nope']" in bad.stderr
+    # without -o the plot lands beside the log, not in the working directory
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_log.py"), str(tmp_path / "log.txt"), "-y",
+                    "train/return"], check=True, cwd=ROOT)
+    assert (tmp_path / "log.png").is_file() and not (ROOT / "log.png").exists()
