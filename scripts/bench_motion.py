@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from mimickit.anim.kinematics import KinematicCharacter
 from mimickit.anim.motion_lib import MotionLib
+from mimickit.utils.paths import CONF_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +65,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     motion_file = args.motion_file or default_dataset(REPO_ROOT / "data/motions/humanoid")
     start = time.perf_counter()
-    lib = MotionLib(motion_file, KinematicCharacter(args.mjcf), device=args.device)
+    min_fps = OmegaConf.load(CONF_DIR / "motion_library.yaml").min_fps  # the runs' upsampling
+    lib = MotionLib(motion_file, KinematicCharacter(args.mjcf), min_fps=min_fps, device=args.device)
     print(
         f"loaded {lib.num_motions} clips, {lib.num_frames} frames ({lib.total_length:.1f} s) "
         f"in {time.perf_counter() - start:.2f} s; device {args.device}, {args.threads} thread(s)"

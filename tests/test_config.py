@@ -1,16 +1,24 @@
 """The Hydra config tree composes, and bad overrides fail clearly before anything is simulated."""
+import ast
+import collections.abc
+import importlib
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from mimickit.config import register_configs, validate_target
+from mimickit.config import RUNTIME_ARGS, KwargsOf, _constructor_params, register_configs, validate_target
 from mimickit.run import validate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +74,7 @@ def run_cli(*args, cwd=ROOT):
 def test_cli_help_and_cfg_job():
     out = run_cli("--help")
     assert out.returncode == 0 and "Configuration groups" in out.stdout and "experiment" in out.stdout
+    assert out.stdout.startswith("mimickit: ") and "Examples:" in out.stdout and "_library" not in out.stdout
     out = run_cli("experiment=deepmimic_humanoid_awr", "num_envs=3", "--cfg", "job")
     assert out.returncode == 0, out.stderr
     assert "num_envs: 3" in out.stdout and "mimickit.agents.awr" in out.stdout
@@ -122,3 +131,80 @@ def test_bad_nested_value_fails_before_the_engine_is_built(tmp_path):
     out = run_cli("algo.update.actor.optimizer.lr=abc", f"hydra.run.dir={tmp_path}")
     assert out.returncode != 0 and "'algo.update.actor.optimizer.lr'" in out.stderr
     assert "engine" not in out.stderr.lower() and "torch/optim" not in out.stderr
+
+
+# ---- each default is written once: in the YAML, never also in the constructor ----
+def _group_options(group):
+    return [path.stem for path in sorted((ROOT / "conf" / group).glob("*.yaml")) if not path.stem.startswith("_")]
+
+
+_OWNED_ELSEWHERE = pytest.mark.xfail(reason="ViewMotionEnv (mimickit/envs) and its VideoRecorder settings still keep "
+                                            "code defaults; the envs are refactored separately")
+TARGET_OPTIONS = [
+    pytest.param(group, option, id=f"{group}={option}",
+                 marks=[_OWNED_ELSEWHERE] if (group, option) == ("env", "view_motion") else [])
+    for group in ("sim", "motion", "logger", "env", "algo") for option in _group_options(group)
+]
+NOT_SETTINGS = RUNTIME_ARGS | {"device"}  # given by the composition root, not by the YAML
+
+
+def _constructor_keywords(cls_or_target):
+    """{keyword: (has a code default, type hint)} of a constructor, following **kwargs into the base classes."""
+    if not isinstance(cls_or_target, str):
+        return {p.name: (p.default is not p.empty, hint) for p, hint in _constructor_params(cls_or_target)}
+    module_name, _, class_name = cls_or_target.rpartition(".")
+    try:
+        return _constructor_keywords(getattr(importlib.import_module(module_name), class_name))
+    except ModuleNotFoundError as err:
+        if err.name == module_name:
+            raise
+    # a GPU backend without its packages (mujoco_warp): read the signature from the source
+    tree = ast.parse(Path(importlib.util.find_spec(module_name).origin).read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
+    args = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__").args
+    positional = args.posonlyargs + args.args
+    defaulted = {a.arg for a in positional[len(positional) - len(args.defaults):]}
+    defaulted |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None}
+    return {a.arg: (a.arg in defaulted, Any) for a in positional[1:] + args.kwonlyargs}
+
+
+def _unwritten_or_defaulted(values, cls_or_target, where, partial=False, filled_in=()):
+    """Keywords of the constructor that have a code default, or (unless `partial`) that `values` does not set,
+    down through nested `_target_` nodes of this package and `KwargsOf` mappings."""
+    problems = []
+    for name, (has_default, hint) in _constructor_keywords(cls_or_target).items():
+        if name in NOT_SETTINGS or name in filled_in:
+            continue
+        if has_default:
+            problems.append(f"{where}.{name} has a default in code")
+        if name in values:
+            problems += _nested_problems(values[name], hint, f"{where}.{name}")
+        elif not partial:
+            problems.append(f"{where}.{name} is not in the YAML")
+    return problems
+
+
+def _nested_problems(value, hint, where):
+    if isinstance(value, dict) and str(value.get("_target_", "")).startswith("mimickit."):
+        return _unwritten_or_defaulted(value, value["_target_"], where, partial=value.get("_partial_", False))
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        marker = next((m for m in hint.__metadata__ if isinstance(m, KwargsOf)), None)
+        if marker is not None and isinstance(value, dict):
+            return _unwritten_or_defaulted(value, marker.cls, where, filled_in=marker.filled_in)
+        return _nested_problems(value, args[0], where)
+    if origin in (typing.Union, types.UnionType):
+        return [p for arg in args if arg is not type(None) for p in _nested_problems(value, arg, where)]
+    if origin in (dict, collections.abc.Mapping) and isinstance(value, dict):
+        return [p for key, item in value.items() for p in _nested_problems(item, args[1], f"{where}.{key}")]
+    return []
+
+
+@pytest.mark.parametrize("group, option", TARGET_OPTIONS)
+def test_every_setting_is_written_in_its_yaml_and_not_in_code(group, option):
+    """A constructor keyword that a conf group sets has no default in code, and the YAML sets every keyword but
+    the runtime ones (config.RUNTIME_ARGS, device): conf/ is the one place each default is written. Nested
+    objects of this package (`_target_` nodes; `_partial_` ones may leave keywords to the receiver) and
+    `KwargsOf` sections (the loggers' txt/tb/wandb) are held to the same rule."""
+    values = OmegaConf.to_container(compose_cfg([f"{group}={option}"])[group], resolve=True)
+    assert _unwritten_or_defaulted(values, values["_target_"], group) == []
