@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mimickit.sim.character import build_character
+from mimickit.sim.engine import CharState
 from mimickit.sim.registry import ENGINES, get_engine_class
 
 MJCF = "data/assets/humanoid/capsule_humanoid.xml"
@@ -34,7 +35,7 @@ def bench_engine(sim: str, num_envs: int, steps: int, nthread: int, device: str,
         kwargs["nthread"] = nthread
     engine = get_engine_class(sim)(**kwargs)
     ids = torch.arange(num_envs, device=engine.device)
-    standing = (engine.root_pos().clone(), engine.root_rot().clone(), engine.dof_pos().clone())
+    standing = CharState.at_rest(engine.root_pos().clone(), engine.root_rot().clone(), engine.dof_pos().clone())
     low, high = engine.dof_limits
     gen = torch.Generator(device=engine.device).manual_seed(seed)
     targets = [low + (high - low) * torch.rand(num_envs, engine.num_dofs, generator=gen, device=engine.device)
@@ -46,7 +47,7 @@ def bench_engine(sim: str, num_envs: int, steps: int, nthread: int, device: str,
     start = time.perf_counter()
     for i in range(steps):
         if i % RESTAND_STEPS == 0:
-            engine.set_state(ids, *standing)
+            engine.set_state(ids, standing)
         engine.set_actions(targets[i % RESTAND_STEPS])
         t0 = time.perf_counter()
         engine.step()

@@ -27,6 +27,7 @@ from mimickit.anim.motion import (
     load_motion,
     motion_not_found,
 )
+from mimickit.sim.engine import CharState
 from mimickit.utils.paths import resolve_path
 
 _DATASET_SUFFIXES = (".yaml", ".yml")
@@ -55,6 +56,10 @@ class MotionFrame(NamedTuple):
     body_rot: torch.Tensor | None  # (N, num_bodies, 4)
     body_lin_vel: torch.Tensor | None = None  # (N, num_bodies, 3), only when asked for (it costs ~40% more)
     body_ang_vel: torch.Tensor | None = None  # (N, num_bodies, 3)
+
+    def char_state(self) -> CharState:
+        """The root and DoF state (the first six fields), as `Engine.set_state` takes it."""
+        return CharState(self.root_pos, self.root_rot, self.root_lin_vel, self.root_ang_vel, self.dof_pos, self.dof_vel)
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,7 @@ class DeepMimicEnv(CharEnv):
         self.motion_ids.copy_(torch.where(mask, motion_ids, self.motion_ids))
         self.motion_time0.copy_(torch.where(mask, times, self.motion_time0))
         ref = self.motion_lib.calc_motion_frame(self.motion_ids, self.motion_time0, with_bodies=False)
-        self.engine.set_state_where(
-            mask, ref.root_pos, ref.root_rot, ref.dof_pos, ref.root_lin_vel, ref.root_ang_vel, ref.dof_vel
-        )
+        self.engine.set_state_where(mask, ref.char_state())
 
     def reference_pose(self) -> MotionFrame:
         """The reference every env tracks, at its current time (a viewer draws it as a ghost)."""

@@ -77,7 +77,4 @@ class ViewMotionEnv:
 
     def _pose(self) -> None:
         frame = self.motion_lib.calc_motion_frame(self.motion_ids, self.motion_times())
-        self.engine.set_state(
-            self.env_ids, frame.root_pos, frame.root_rot, frame.dof_pos,
-            frame.root_lin_vel, frame.root_ang_vel, frame.dof_vel,
-        )
+        self.engine.set_state(self.env_ids, frame.char_state())

@@ -8,7 +8,7 @@ import torch
 
 from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
 from mimickit.sim.character import Character, build_character, resolve_asset_path
-from mimickit.sim.engine import ControlMode, Engine
+from mimickit.sim.engine import CharState, ControlMode, Engine
 from mimickit.sim.mujoco_log import route_mujoco_warnings
 
 
@@ -78,35 +78,21 @@ class CharacterEngine(Engine):
         return value
 
     def _state_rows(
-        self,
-        n: int,
-        dtype: torch.dtype,
-        device: torch.device | str,
-        root_pos: torch.Tensor,
-        root_rot: torch.Tensor,
-        dof_pos: torch.Tensor,
-        root_lin_vel: torch.Tensor | None,
-        root_ang_vel: torch.Tensor | None,
-        dof_vel: torch.Tensor | None,
+        self, n: int, dtype: torch.dtype, device: torch.device | str, state: CharState
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`set_state`'s arguments for n envs, checked, as (n, nq) qpos and (n, nv) qvel rows of `dtype` on `device`
-        in MuJoCo's conventions (wxyz, root angular velocity in the root frame); velocities default to zero."""
+        """`set_state`'s state of n envs, checked, as (n, nq) qpos and (n, nv) qvel rows of `dtype` on `device` in
+        MuJoCo's conventions (wxyz, root angular velocity in the root frame)."""
+        if not isinstance(state, CharState):
+            raise TypeError(f"state: expected a CharState (e.g. MotionFrame.char_state()), got {type(state).__name__}")
+        widths = (3, 4, 3, 3, self.num_dofs, self.num_dofs)
+        for name, value, width in zip(CharState._fields, state, widths, strict=True):
+            self._check_env_tensor(name, value, n, width)
         ready = lambda x: x.detach().to(device, dtype)  # noqa: E731
-        self._check_env_tensor("root_pos", root_pos, n, 3)
-        self._check_env_tensor("root_rot", root_rot, n, 4)
-        self._check_env_tensor("dof_pos", dof_pos, n, self.num_dofs)
-
-        def checked(name: str, value: torch.Tensor | None, *shape: int) -> torch.Tensor:
-            if value is None:
-                return torch.zeros(n, *shape, dtype=dtype, device=device)
-            return self._check_env_tensor(name, value, n, *shape)
-
-        root_lin_vel = checked("root_lin_vel", root_lin_vel, 3)
-        root_ang_vel = checked("root_ang_vel", root_ang_vel, 3)
-        dof_vel = checked("dof_vel", dof_vel, self.num_dofs)
-        rot = quat_normalize(ready(root_rot))
-        qpos = torch.cat([ready(root_pos), quat_to_wxyz(rot), ready(dof_pos)], dim=-1)
-        qvel = torch.cat([ready(root_lin_vel), quat_rotate_inverse(rot, ready(root_ang_vel)), ready(dof_vel)], dim=-1)
+        rot = quat_normalize(ready(state.root_rot))
+        qpos = torch.cat([ready(state.root_pos), quat_to_wxyz(rot), ready(state.dof_pos)], dim=-1)
+        qvel = torch.cat(
+            [ready(state.root_lin_vel), quat_rotate_inverse(rot, ready(state.root_ang_vel)), ready(state.dof_vel)], dim=-1
+        )
         return qpos, qvel
 
     # ---- state getters: each MuJoCo array is converted once per step/set_state, on first use ----

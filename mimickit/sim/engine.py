@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -29,6 +29,28 @@ def check_env_ids(env_ids: torch.Tensor, num_envs: int, device: torch.device | s
     if ids.numel() and bool(((ids < 0) | (ids >= num_envs)).any()):
         raise ValueError(f"env_ids must lie in [0, {num_envs}), got {ids.min().item()}..{ids.max().item()}")
     return ids
+
+
+class CharState(NamedTuple):
+    """The state `Engine.set_state` writes, for a batch of characters: velocities in the world frame, quaternions
+    xyzw. A reference frame gives one with `MotionFrame.char_state()`, whose first six fields these are."""
+
+    root_pos: torch.Tensor  # (N, 3)
+    root_rot: torch.Tensor  # (N, 4)
+    root_lin_vel: torch.Tensor  # (N, 3)
+    root_ang_vel: torch.Tensor  # (N, 3)
+    dof_pos: torch.Tensor  # (N, num_dofs)
+    dof_vel: torch.Tensor  # (N, num_dofs)
+
+    @classmethod
+    def at_rest(cls, root_pos: torch.Tensor, root_rot: torch.Tensor, dof_pos: torch.Tensor) -> CharState:
+        """A pose with every velocity zero."""
+        zero = torch.zeros_like(root_pos)
+        return cls(root_pos, root_rot, zero, zero, dof_pos, torch.zeros_like(dof_pos))
+
+    def rows(self, index: torch.Tensor) -> CharState:
+        """The state of the envs `index` selects (ids or a bool mask) of every field."""
+        return CharState(*(x[index] for x in self))
 
 
 class ControlMode(str, enum.Enum):
@@ -148,35 +170,15 @@ class Engine(abc.ABC):
 
     # ---- writes ----
     @abc.abstractmethod
-    def set_state(
-        self,
-        env_ids: torch.Tensor,
-        root_pos: torch.Tensor,
-        root_rot: torch.Tensor,
-        dof_pos: torch.Tensor,
-        root_lin_vel: torch.Tensor | None = None,
-        root_ang_vel: torch.Tensor | None = None,
-        dof_vel: torch.Tensor | None = None,
-    ) -> None:
-        """Teleport the listed envs to a state (velocities default to zero) and recompute derived quantities."""
+    def set_state(self, env_ids: torch.Tensor, state: CharState) -> None:
+        """Teleport the listed envs to `state` ((len(env_ids), ...) tensors) and recompute derived quantities."""
 
-    def set_state_where(
-        self,
-        mask: torch.Tensor,
-        root_pos: torch.Tensor,
-        root_rot: torch.Tensor,
-        dof_pos: torch.Tensor,
-        root_lin_vel: torch.Tensor | None = None,
-        root_ang_vel: torch.Tensor | None = None,
-        dof_vel: torch.Tensor | None = None,
-    ) -> None:
-        """`set_state` for the envs where the (num_envs,) bool `mask` is true, from (num_envs, ...) state tensors whose
+    def set_state_where(self, mask: torch.Tensor, state: CharState) -> None:
+        """`set_state` for the envs where the (num_envs,) bool `mask` is true, from a (num_envs, ...) `state` whose
         other rows are ignored. Unlike a list of ids, a mask has a fixed size, so a GPU backend can do this without
         waiting for the device (and inside a CUDA graph, see `graphed`)."""
         ids = self._check_mask(mask).nonzero().flatten()
-        rows = lambda x: None if x is None else x[ids]  # noqa: E731
-        self.set_state(ids, rows(root_pos), rows(root_rot), rows(dof_pos), rows(root_lin_vel), rows(root_ang_vel),
-                       rows(dof_vel))
+        self.set_state(ids, state.rows(ids))
 
     @abc.abstractmethod
     def set_actions(self, actions: torch.Tensor) -> None:

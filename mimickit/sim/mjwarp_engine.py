@@ -25,7 +25,7 @@ import torch
 import warp as wp
 
 from mimickit.sim.character_engine import CharacterEngine
-from mimickit.sim.engine import ControlMode, check_env_ids
+from mimickit.sim.engine import CharState, ControlMode, check_env_ids
 
 # Overflows that drop contacts or constraint rows, i.e. silently wrong physics. Solver iteration limits are not here:
 # hitting them is normal under heavy contact and only costs accuracy.
@@ -203,22 +203,11 @@ class MjwarpEngine(CharacterEngine):
         return self._cached(name, lambda: self._views[name].clone())
 
     # ---- writes ----
-    def set_state(
-        self,
-        env_ids: torch.Tensor,
-        root_pos: torch.Tensor,
-        root_rot: torch.Tensor,
-        dof_pos: torch.Tensor,
-        root_lin_vel: torch.Tensor | None = None,
-        root_ang_vel: torch.Tensor | None = None,
-        dof_vel: torch.Tensor | None = None,
-    ) -> None:
+    def set_state(self, env_ids: torch.Tensor, state: CharState) -> None:
         ids = check_env_ids(env_ids, self.num_envs, self.device)  # one sync per call
         if ids.numel() == 0:
             return
-        qpos, qvel = self._state_rows(
-            ids.numel(), torch.float32, self.device, root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel
-        )
+        qpos, qvel = self._state_rows(ids.numel(), torch.float32, self.device, state)
         self._qpos[ids] = qpos
         self._qvel[ids] = qvel
         self._qacc_warmstart[ids] = 0.0  # a teleported env keeps nothing of its past: no solver warm start,
@@ -226,21 +215,10 @@ class MjwarpEngine(CharacterEngine):
         self._cache.clear()
         self._launch(self._refresh_graph, self._refresh)
 
-    def set_state_where(
-        self,
-        mask: torch.Tensor,
-        root_pos: torch.Tensor,
-        root_rot: torch.Tensor,
-        dof_pos: torch.Tensor,
-        root_lin_vel: torch.Tensor | None = None,
-        root_ang_vel: torch.Tensor | None = None,
-        dof_vel: torch.Tensor | None = None,
-    ) -> None:
+    def set_state_where(self, mask: torch.Tensor, state: CharState) -> None:
         """Masked writes of every row: no id list, so nothing waits for the GPU."""
         rows = self._check_mask(mask).unsqueeze(-1)
-        qpos, qvel = self._state_rows(
-            self.num_envs, torch.float32, self.device, root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel, dof_vel
-        )
+        qpos, qvel = self._state_rows(self.num_envs, torch.float32, self.device, state)
         self._qpos.copy_(torch.where(rows, qpos, self._qpos))
         self._qvel.copy_(torch.where(rows, qvel, self._qvel))
         self._qacc_warmstart.masked_fill_(rows, 0.0)

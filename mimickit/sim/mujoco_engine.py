@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from mimickit.sim.character_engine import CharacterEngine
-from mimickit.sim.engine import ControlMode, check_env_ids
+from mimickit.sim.engine import CharState, ControlMode, check_env_ids
 
 _DIVERGENCE_WARNINGS = np.array([int(getattr(mujoco.mjtWarning, f"mjWARN_BAD{x}")) for x in ("QPOS", "QVEL", "QACC")])
 _WARNING_COUNT = 1  # column of MjData.warning holding the number of occurrences
@@ -74,22 +74,12 @@ class MujocoEngine(CharacterEngine):
         self._write_default_state(np.arange(num_envs))
 
     # ---- writes ----
-    def set_state(
-        self,
-        env_ids: torch.Tensor,
-        root_pos: torch.Tensor,
-        root_rot: torch.Tensor,
-        dof_pos: torch.Tensor,
-        root_lin_vel: torch.Tensor | None = None,
-        root_ang_vel: torch.Tensor | None = None,
-        dof_vel: torch.Tensor | None = None,
-    ) -> None:
+    def set_state(self, env_ids: torch.Tensor, state: CharState) -> None:
         ids = check_env_ids(env_ids, self.num_envs, "cpu").numpy()
         n = len(ids)
         if n == 0:
             return
-        qpos, qvel = self._state_rows(n, torch.float64, "cpu", root_pos, root_rot, dof_pos, root_lin_vel, root_ang_vel,
-                                      dof_vel)
+        qpos, qvel = self._state_rows(n, torch.float64, "cpu", state)
         self._batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
         self._qpos[ids] = qpos.numpy()
         self._qvel[ids] = qvel.numpy()

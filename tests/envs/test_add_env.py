@@ -30,7 +30,7 @@ def follow_reference_exactly(env, num_steps):
     for _ in range(num_steps):
         env.episode_step += 1
         f = env.motion_lib.calc_motion_frame(env.motion_ids, env._motion_time(), with_bodies=False)
-        env.engine.set_state(ids, f.root_pos, f.root_rot, f.dof_pos, f.root_lin_vel, f.root_ang_vel, f.dof_vel)
+        env.engine.set_state(ids, f.char_state())
         env._post_physics_step()
     return env._compute_info()
 

@@ -18,6 +18,7 @@ from mimickit.envs.disc_obs import (
     window_times,
 )
 from mimickit.run import build_env, validate
+from mimickit.sim.engine import CharState
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVERTED = ROOT / "data" / "motions" / "humanoid"
@@ -37,11 +38,9 @@ def make_env(*overrides, env="amp", motion="procedural_walk"):
 
 def set_clip_state(env, motion_ids, times):
     """Teleport every env to its clip's frame at `times`, velocities included (the engine then reports exactly
-    the library's finite-difference velocities; set_state's default would be zero)."""
+    the library's finite-difference velocities)."""
     f = env.motion_lib.calc_motion_frame(motion_ids, times, with_bodies=False)
-    env.engine.set_state(
-        torch.arange(env.num_envs), f.root_pos, f.root_rot, f.dof_pos, f.root_lin_vel, f.root_ang_vel, f.dof_vel
-    )
+    env.engine.set_state(torch.arange(env.num_envs), f.char_state())
 
 
 def play_window(env, motion_ids, times0):
@@ -70,11 +69,11 @@ def test_simulated_disc_obs_equals_the_motion_library_on_the_same_clip_and_times
     assert sim.shape == demo.shape == (env.num_envs, env.disc_obs_dim)
     torch.testing.assert_close(sim, demo, atol=1e-4, rtol=0)
 
-    # the velocities are part of the comparison: at rest (set_state's default) the obs would differ
+    # the velocities are part of the comparison: at rest the obs would differ
     times = window_times(times0, env.num_disc_obs_steps, env.dt)
     f = lib.calc_motion_frame(motion_ids, times[:, -1], with_bodies=False)
     assert f.dof_vel.abs().max() > 0.5  # (the procedural walk steps in place: its root velocity is 0)
-    env.engine.set_state(torch.arange(env.num_envs), f.root_pos, f.root_rot, f.dof_pos)
+    env.engine.set_state(torch.arange(env.num_envs), CharState.at_rest(f.root_pos, f.root_rot, f.dof_pos))
     env._post_physics_step()
     assert (env.disc_obs() - demo).abs().max() > 0.1
 

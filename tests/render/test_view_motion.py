@@ -15,6 +15,7 @@ import torch
 from mimickit.anim.motion import LoopMode, Motion, load_motion
 from mimickit.anim.rotations import exp_map_to_quat, quat_from_axis_angle
 from mimickit.envs.view_motion_env import compute_playback_times
+from mimickit.sim.engine import CharState
 from mimickit.sim.mujoco_engine import MujocoEngine
 from mimickit.render import video
 from mimickit.render.video import VideoRecorder
@@ -36,7 +37,7 @@ def _pose(engine: MujocoEngine, root_pos: torch.Tensor, dof_scale: float = 0.0) 
     n = engine.num_envs
     rot = quat_from_axis_angle(torch.tensor([[0.0, 0.0, 1.0]]).expand(n, 3), torch.full((n,), 0.3))
     dof = dof_scale * torch.linspace(-1.0, 1.0, engine.num_dofs).expand(n, -1)
-    engine.set_state(torch.arange(n), root_pos, rot, dof)
+    engine.set_state(torch.arange(n), CharState.at_rest(root_pos, rot, dof))
 
 
 def _differing_fraction(a: np.ndarray, b: np.ndarray) -> float:

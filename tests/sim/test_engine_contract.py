@@ -11,17 +11,18 @@ import pytest
 import torch
 
 from mimickit.sim.character import build_character
+from mimickit.sim.engine import CharState
 from mimickit.sim.mujoco_engine import MujocoEngine
 
 GRAVITY = 9.81
 
 
-def _random_state(engine, n: int, seed: int, height: float = 1.5, speed: float = 1.0) -> dict[str, torch.Tensor]:
+def _random_state(engine, n: int, seed: int, height: float = 1.5, speed: float = 1.0) -> CharState:
     gen = torch.Generator().manual_seed(seed)
     low, high = (x.cpu() for x in engine.dof_limits)
     u = torch.rand(n, engine.num_dofs, generator=gen)
     rot = torch.randn(n, 4, generator=gen)
-    return dict(
+    return CharState(
         root_pos=torch.cat([torch.rand(n, 2, generator=gen) - 0.5, torch.full((n, 1), height)], dim=1),
         root_rot=rot / rot.norm(dim=1, keepdim=True),
         dof_pos=low + (high - low) * (0.3 + 0.4 * u),
@@ -31,14 +32,14 @@ def _random_state(engine, n: int, seed: int, height: float = 1.5, speed: float =
     )
 
 
-def _to(engine, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.to(engine.device) for k, v in state.items()}
+def _to(engine, state: CharState) -> CharState:
+    return CharState(*(x.to(engine.device) for x in state))
 
 
-def _reference_data(model: mujoco.MjModel, state: dict[str, torch.Tensor], i: int) -> mujoco.MjData:
+def _reference_data(model: mujoco.MjModel, state: CharState, i: int) -> mujoco.MjData:
     """An MjData holding env i of `state` (xyzw, world angular velocity) in MuJoCo's conventions."""
     data = mujoco.MjData(model)
-    s = {k: v[i].double().numpy() for k, v in state.items()}
+    s = {k: v[i].double().numpy() for k, v in state._asdict().items()}
     quat_wxyz = np.roll(s["root_rot"], 1)
     quat_wxyz /= np.linalg.norm(quat_wxyz)
     inverse = np.zeros(4)
@@ -69,17 +70,28 @@ def test_set_state_reads_back_exactly_and_only_for_the_given_envs(make_engine):
     untouched_pos = engine.root_pos()[[0, 2]].clone()
     ids = torch.tensor([1, 3], device=engine.device)
     state = _to(engine, _random_state(engine, 2, seed=0))
-    engine.set_state(ids, **state)
+    engine.set_state(ids, state)
 
-    torch.testing.assert_close(engine.root_pos()[ids], state["root_pos"], atol=1e-6, rtol=0)
-    _same_quat(engine.root_rot()[ids], state["root_rot"], atol=1e-6)
-    torch.testing.assert_close(engine.root_lin_vel()[ids], state["root_lin_vel"], atol=1e-6, rtol=0)
-    torch.testing.assert_close(engine.root_ang_vel()[ids], state["root_ang_vel"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(engine.dof_pos()[ids], state["dof_pos"], atol=1e-6, rtol=0)
-    torch.testing.assert_close(engine.dof_vel()[ids], state["dof_vel"], atol=1e-6, rtol=0)
+    torch.testing.assert_close(engine.root_pos()[ids], state.root_pos, atol=1e-6, rtol=0)
+    _same_quat(engine.root_rot()[ids], state.root_rot, atol=1e-6)
+    torch.testing.assert_close(engine.root_lin_vel()[ids], state.root_lin_vel, atol=1e-6, rtol=0)
+    torch.testing.assert_close(engine.root_ang_vel()[ids], state.root_ang_vel, atol=1e-5, rtol=0)
+    torch.testing.assert_close(engine.dof_pos()[ids], state.dof_pos, atol=1e-6, rtol=0)
+    torch.testing.assert_close(engine.dof_vel()[ids], state.dof_vel, atol=1e-6, rtol=0)
     torch.testing.assert_close(engine.root_pos()[[0, 2]], untouched_pos)
     for getter in (engine.root_pos, engine.root_rot, engine.dof_vel, engine.body_lin_vel, engine.contact_forces):
         assert getter().dtype == torch.float32 and getter().device.type == engine.device.type
+
+
+def test_a_pose_at_rest_replaces_the_velocities_with_zeros(make_engine):
+    engine = make_engine(num_envs=2)
+    ids = torch.arange(2, device=engine.device)
+    moving = _to(engine, _random_state(engine, 2, seed=7))
+    engine.set_state(ids, moving)
+    engine.set_state(ids, CharState.at_rest(moving.root_pos, moving.root_rot, moving.dof_pos))
+    torch.testing.assert_close(engine.dof_pos(), moving.dof_pos, atol=1e-6, rtol=0)
+    for getter in (engine.root_lin_vel, engine.root_ang_vel, engine.dof_vel, engine.body_lin_vel, engine.body_ang_vel):
+        torch.testing.assert_close(getter(), torch.zeros_like(getter()), atol=1e-6, rtol=0)
 
 
 def test_masked_set_state_matches_set_state_of_the_masked_envs(make_engine):
@@ -87,10 +99,10 @@ def test_masked_set_state_matches_set_state_of_the_masked_envs(make_engine):
     state = _random_state(by_ids, 4, seed=3)
     mask = torch.tensor([True, False, False, True])
     for engine in (by_ids, by_mask):  # a common moving state first, so untouched envs are not at rest
-        engine.set_state(torch.arange(4, device=engine.device), **_to(engine, _random_state(engine, 4, seed=4)))
+        engine.set_state(torch.arange(4, device=engine.device), _to(engine, _random_state(engine, 4, seed=4)))
         _step(engine, torch.zeros(4, engine.num_dofs, device=engine.device), steps=2)
-    by_ids.set_state(torch.tensor([0, 3], device=by_ids.device), **_to(by_ids, {k: v[mask] for k, v in state.items()}))
-    by_mask.set_state_where(mask.to(by_mask.device), **_to(by_mask, state))
+    by_ids.set_state(torch.tensor([0, 3], device=by_ids.device), _to(by_ids, state.rows(mask)))
+    by_mask.set_state_where(mask.to(by_mask.device), _to(by_mask, state))
 
     for getter in ("root_pos", "root_rot", "dof_pos", "dof_vel", "body_pos", "body_lin_vel", "contact_forces"):
         torch.testing.assert_close(getattr(by_mask, getter)(), getattr(by_ids, getter)(), atol=1e-6, rtol=0)
@@ -98,13 +110,13 @@ def test_masked_set_state_matches_set_state_of_the_masked_envs(make_engine):
     _step(by_mask, by_mask.dof_pos())
     torch.testing.assert_close(by_mask.body_pos(), by_ids.body_pos(), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match=r"mask: expected a \(4,\) bool tensor"):
-        by_mask.set_state_where(torch.tensor([0, 3], device=by_mask.device), **_to(by_mask, state))
+        by_mask.set_state_where(torch.tensor([0, 3], device=by_mask.device), _to(by_mask, state))
 
 
 def test_body_quantities_are_world_frame_and_match_mujoco(make_engine):
     engine = make_engine(num_envs=2)
     state = _random_state(engine, 2, seed=1)
-    engine.set_state(torch.arange(2, device=engine.device), **_to(engine, state))
+    engine.set_state(torch.arange(2, device=engine.device), _to(engine, state))
     model = build_character(engine_mjcf(engine), control_mode=engine.control_mode).model
     data = _reference_data(model, state, 1)
 
@@ -125,10 +137,10 @@ def test_body_quantities_are_world_frame_and_match_mujoco(make_engine):
 def test_dropped_character_lands_and_rests_on_its_feet(make_engine):
     engine = make_engine(num_envs=2)
     ids = torch.arange(2, device=engine.device)
-    standing = {"root_pos": engine.root_pos().clone(), "root_rot": engine.root_rot(), "dof_pos": engine.dof_pos()}
-    standing_height = standing["root_pos"][0, 2].item()
-    standing["root_pos"][:, 2] += 1.0
-    engine.set_state(ids, **standing)
+    standing = CharState.at_rest(engine.root_pos().clone(), engine.root_rot(), engine.dof_pos())
+    standing_height = standing.root_pos[0, 2].item()
+    standing.root_pos[:, 2] += 1.0
+    engine.set_state(ids, standing)
     hold_t_pose = torch.zeros(2, engine.num_dofs, device=engine.device)
     _step(engine, hold_t_pose, steps=round(1.2 / engine.control_dt))  # falls 1 m in 0.45 s, then settles
 
@@ -155,7 +167,7 @@ def test_pd_control_reaches_targets_in_free_fall(make_engine, character, request
     Self-collision is off so that random targets cannot be blocked by a limb in the way."""
     engine = make_engine(num_envs=2, mjcf=str(request.getfixturevalue(character)), self_collision=False)
     ids = torch.arange(2, device=engine.device)
-    engine.set_state(ids, **_to(engine, _random_state(engine, 2, seed=2, height=6.0, speed=0.0)))
+    engine.set_state(ids, _to(engine, _random_state(engine, 2, seed=2, height=6.0, speed=0.0)))
     low, high = engine.dof_limits
     u = torch.rand(2, engine.num_dofs, generator=torch.Generator().manual_seed(3)).to(engine.device)
     targets = low + (high - low) * (0.35 + 0.3 * u)
@@ -174,7 +186,7 @@ def _tol(engine, float64: float, float32: float) -> float:
 def test_gravity_only_trajectory_matches_plain_mujoco(make_engine):
     engine = make_engine(num_envs=2, control_mode="none")
     state = _random_state(engine, 2, seed=4, height=1.2)
-    engine.set_state(torch.arange(2, device=engine.device), **_to(engine, state))
+    engine.set_state(torch.arange(2, device=engine.device), _to(engine, state))
     model = build_character(engine_mjcf(engine), control_mode="none").model
     data = _reference_data(model, state, 1)
     # float64 engines follow the reference through the landing; a float32 engine's rounding grows chaotically once
@@ -195,7 +207,7 @@ def test_torque_mode_applies_clamped_torques_in_dof_order(make_engine, character
     mjcf = str(request.getfixturevalue(character))
     engine = make_engine(num_envs=2, control_mode="torque", mjcf=mjcf)
     state = _random_state(engine, 2, seed=5, height=4.0, speed=0.0)
-    engine.set_state(torch.arange(2, device=engine.device), **_to(engine, state))
+    engine.set_state(torch.arange(2, device=engine.device), _to(engine, state))
     limits = engine.torque_limits
     scale = torch.linspace(-1.5, 1.5, engine.num_dofs, device=engine.device)  # the ends exceed the limits
     torques = (scale * limits).expand(2, -1).contiguous()
@@ -218,9 +230,9 @@ def test_unstable_envs_are_detected_reset_and_counted(make_engine):
     default_root = engine.root_pos()[0].clone()
     ids = torch.arange(3, device=engine.device)
     state = _to(engine, _random_state(engine, 3, seed=6, height=1.0, speed=0.1))
-    state["dof_vel"][1] = 1e9  # exploding
-    state["dof_pos"][2, 0] = float("nan")
-    engine.set_state(ids, **state)
+    state.dof_vel[1] = 1e9  # exploding
+    state.dof_pos[2, 0] = float("nan")
+    engine.set_state(ids, state)
     _step(engine, torch.zeros(3, engine.num_dofs, device=engine.device))
 
     assert engine.pop_unstable_mask().tolist() == [False, True, True]
@@ -239,13 +251,16 @@ def test_bad_input_raises_clear_errors(make_engine, tmp_path, monkeypatch):
     engine = make_engine(num_envs=2)
     with pytest.raises(ValueError, match=r"actions: expected shape \(2, 28\)"):
         engine.set_actions(torch.zeros(2, 27, device=engine.device))
-    good = {"root_pos": engine.root_pos()[:1], "root_rot": engine.root_rot()[:1], "dof_pos": engine.dof_pos()[:1]}
+    one = torch.tensor([0], device=engine.device)
+    good = CharState.at_rest(engine.root_pos()[:1], engine.root_rot()[:1], engine.dof_pos()[:1])
     with pytest.raises(ValueError, match="root_rot: expected shape"):
-        engine.set_state(torch.tensor([0], device=engine.device), **{**good, "root_rot": engine.root_rot()[:1, :3]})
+        engine.set_state(one, good._replace(root_rot=engine.root_rot()[:1, :3]))
     with pytest.raises(ValueError, match="dof_vel: expected shape"):
-        engine.set_state(torch.tensor([0], device=engine.device), **good, dof_vel=engine.dof_vel())
+        engine.set_state(one, good._replace(dof_vel=engine.dof_vel()))
     with pytest.raises(ValueError, match="env_ids"):
-        engine.set_state(torch.tensor([5], device=engine.device), **good)
+        engine.set_state(torch.tensor([5], device=engine.device), good)
+    with pytest.raises(TypeError, match="expected a CharState"):
+        engine.set_state(one, tuple(good))
     with pytest.raises(KeyError, match="unknown body 'tail'"):
         engine.body_ids(["right_foot", "tail"])
     monkeypatch.chdir(tmp_path)

@@ -17,6 +17,7 @@ import pytest
 import torch
 import yaml
 
+from mimickit.sim.engine import CharState
 from mimickit.sim.registry import get_engine_class
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +46,12 @@ def _engines(num_envs: int, **kwargs):
     return cpu, gpu
 
 
-def _airborne_state(engine, n: int, seed: int) -> dict[str, torch.Tensor]:
+def _airborne_state(engine, n: int, seed: int) -> CharState:
     """Random poses in the middle of the joint ranges, 3 m up, moving; the same on both engines."""
     gen = torch.Generator().manual_seed(seed)
     low, high = (x.cpu() for x in engine.dof_limits)
     rot = torch.randn(n, 4, generator=gen)
-    return dict(
+    return CharState(
         root_pos=torch.cat([torch.rand(n, 2, generator=gen), torch.full((n, 1), 3.0)], dim=1),
         root_rot=rot / rot.norm(dim=1, keepdim=True),
         dof_pos=low + (high - low) * (0.35 + 0.3 * torch.rand(n, engine.num_dofs, generator=gen)),
@@ -96,16 +97,16 @@ def test_airborne_pd_trajectories_agree_including_resets_of_some_envs():
     cpu, gpu = _engines(num_envs=4, self_collision=False)
     all_ids = torch.arange(4)
     state = _airborne_state(cpu, 4, seed=0)
-    cpu.set_state(all_ids, **state)
-    gpu.set_state(all_ids.to(gpu.device), **{k: v.to(gpu.device) for k, v in state.items()})
+    cpu.set_state(all_ids, state)
+    gpu.set_state(all_ids.to(gpu.device), CharState(*(x.to(gpu.device) for x in state)))
     assert max(_errors(cpu, gpu).values()) < 1e-5  # the same state, read back through both conventions
 
     targets = _mid_range_targets(cpu, 4, seed=1)
     first = _run_both(cpu, gpu, targets, steps=8)
     reset_ids = torch.tensor([1, 3])
     new_state = _airborne_state(cpu, 2, seed=2)
-    cpu.set_state(reset_ids, **new_state)
-    gpu.set_state(reset_ids.to(gpu.device), **{k: v.to(gpu.device) for k, v in new_state.items()})
+    cpu.set_state(reset_ids, new_state)
+    gpu.set_state(reset_ids.to(gpu.device), CharState(*(x.to(gpu.device) for x in new_state)))
     second = _run_both(cpu, gpu, targets, steps=8)
 
     for worst in (first, second):

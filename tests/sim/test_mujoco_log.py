@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mimickit.sim import mujoco_log
+from mimickit.sim.engine import CharState
 from mimickit.sim.mujoco_engine import MujocoEngine
 from mimickit.sim.mujoco_log import RateLimitedWarnings
 
@@ -59,10 +60,13 @@ def test_engine_sends_mujoco_warnings_to_logging_and_writes_no_log_file(fresh_wa
     monkeypatch.chdir(tmp_path)  # where MuJoCo's default handler would write MUJOCO_LOG.TXT
     engine = MujocoEngine(str(HUMANOID_XML), num_envs=2, nthread=2)  # a worker thread calls back too
     assert mujoco.get_mju_user_warning() is fresh_warnings
-    pose = dict(root_pos=torch.tensor([[0.0, 0.0, 1.0]] * 2), root_rot=torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 2),
-                dof_pos=torch.full((2, engine.num_dofs), float("nan")))
+    pose = CharState.at_rest(
+        root_pos=torch.tensor([[0.0, 0.0, 1.0]] * 2),
+        root_rot=torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 2),
+        dof_pos=torch.full((2, engine.num_dofs), float("nan")),
+    )
     with caplog.at_level(logging.WARNING, logger="mimickit.sim.mujoco_log"):
-        engine.set_state(torch.arange(2), **pose)
+        engine.set_state(torch.arange(2), pose)
         engine.step()
     assert engine.num_unstable_resets == 2
     messages = _messages(caplog)
