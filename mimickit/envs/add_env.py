@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from mimickit.envs.amp_env import character_on, check_same_character
-from mimickit.envs.deepmimic_env import DeepMimicEnv
+from mimickit.envs.deepmimic_env import DeepMimicEnv, TrackingStep
 from mimickit.envs.disc_obs import (
     DiscFrames,
     DiscHistory,
@@ -76,12 +76,13 @@ class ADDEnv(DeepMimicEnv):
         super()._reset_char_where(mask)
         self.disc_history.fill_where(mask, self._ref_frames(self.motion_time0))
 
-    def _post_physics_step(self) -> None:
-        super()._post_physics_step()
+    def _post_physics_step(self) -> TrackingStep:
+        step = super()._post_physics_step()
         self.disc_history.push(self._sim_disc_frame())
+        return step
 
-    def _compute_info(self) -> dict:
-        info = super()._compute_info()
+    def _compute_info(self, step: TrackingStep, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        info = super()._compute_info(step, reward_terms)
         info["disc_obs"] = self.disc_obs()
         info["disc_obs_demo"] = self.disc_obs_demo()
         return info

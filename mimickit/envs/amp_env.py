@@ -46,7 +46,7 @@ def character_on(motion_lib: MotionLib, device: torch.device) -> KinematicCharac
     return KinematicCharacter(character.mjcf_file, device=device)
 
 
-class AMPEnv(CharEnv):
+class AMPEnv(CharEnv[None]):
     """Free character with reference state initialisation and a discriminator-observation history.
 
     Contract for the agent: `disc_obs_dim`; `step` returns `info["disc_obs"]` (num_envs, disc_obs_dim) of the state
@@ -129,6 +129,7 @@ class AMPEnv(CharEnv):
         self.disc_history.fill_where(mask, self._demo_frames(self.motion_ids, self.motion_time0))
 
     def _post_physics_step(self) -> None:
+        """Record the new state in the discriminator history; no reference, so no per-step record."""
         self.disc_history.push(self._sim_disc_frame())
 
     def _compute_obs(self) -> torch.Tensor:
@@ -145,11 +146,11 @@ class AMPEnv(CharEnv):
             root_height_obs=self.root_height_obs,
         )
 
-    def _compute_reward(self) -> torch.Tensor:
+    def _compute_reward(self, step: None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """No task: the agent's reward comes from the discriminator."""
-        return torch.zeros(self.num_envs, device=self.device)
+        return torch.zeros(self.num_envs, device=self.device), {}
 
-    def _compute_info(self) -> dict:
+    def _compute_info(self, step: None, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The disc obs, and the root's ground speed (m/s), whose episode mean shows whether the character moves at
         the clips' speeds (there is no reference to track)."""
         return {"disc_obs": self.disc_obs(), "episode/root_speed": self.engine.root_lin_vel()[:, :2].norm(dim=-1)}

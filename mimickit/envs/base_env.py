@@ -62,7 +62,3 @@ class BaseEnv(abc.ABC):
         The agent logs it; it may wait for the device (a GPU engine counts on the GPU), so read it once per
         iteration, not per step."""
         return 0
-
-    def get_reward_terms(self) -> dict[str, torch.Tensor]:
-        """Optional named reward terms of the last step, for logging."""
-        return {}

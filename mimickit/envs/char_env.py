@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import abc
+from typing import Generic, TypeVar
 
 import torch
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.envs.observations import compute_char_obs
 from mimickit.sim.engine import Engine, check_env_ids
+
+StepT = TypeVar("StepT")  # what one step's reward, termination and info read (a subclass's record, or None)
 
 
 def compute_fall(
@@ -22,13 +25,19 @@ def compute_fall(
     return (touching & low & fall_body_mask).any(dim=-1)
 
 
-class CharEnv(BaseEnv, abc.ABC):
+class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
     """Episode bookkeeping, action -> PD target mapping, character observations and fall detection.
 
     Actions live in [-1, 1] per DoF: 0 is the character's rest pose (a zero action holds it upright, where the
     middle of a joint range would bend knees and elbows), and +-1 reaches `action_scale` x the farther joint limit;
     targets are clamped to the joint range.
     Subclasses choose the initial states (`_reset_char_where`), the task observation and the reward.
+
+    One step (`_step`) reads top to bottom: actions and physics; `_post_physics_step`, which advances the task state
+    kept across steps (in place) and returns this step's `StepT` record (DeepMimic's: the simulated and reference
+    frames and the tracking error); then the reward (total and named terms), the termination and the info, each
+    given that record, the info also the terms. Per-step values are passed, never left in attributes: what persists
+    across steps is only the tensors updated in place (episode_step, the subclass's), as a CUDA graph replay needs.
     """
 
     def __init__(
@@ -105,12 +114,12 @@ class CharEnv(BaseEnv, abc.ABC):
         self.engine.set_actions(self.actions_to_targets(actions))
         self.engine.step()
         self.episode_step += 1
-        self._post_physics_step()
+        step = self._post_physics_step()
         unstable = self.engine.pop_unstable_mask()
-        reward = self._compute_reward()
-        done = self._compute_done(unstable)
+        reward, reward_terms = self._compute_reward(step)
+        done = self._compute_done(step, unstable)
         reward = torch.where(unstable, torch.zeros_like(reward), reward)
-        return self._compute_obs(), reward, done, self._compute_info()
+        return self._compute_obs(), reward, done, self._compute_info(step, reward_terms)
 
     def _reset_done(self, done: torch.Tensor) -> torch.Tensor:
         """Re-initialise the envs whose episode ended; observations of all envs (the others' are unchanged)."""
@@ -128,21 +137,19 @@ class CharEnv(BaseEnv, abc.ABC):
             e.root_pos(), e.root_rot(), e.body_pos(), e.body_rot(), e.body_lin_vel(), e.body_ang_vel()
         )
 
-    def _compute_done(self, unstable: torch.Tensor) -> torch.Tensor:
-        failed = unstable | self._compute_failure() if self.enable_early_termination else unstable
+    def _compute_done(self, step: StepT, unstable: torch.Tensor) -> torch.Tensor:
+        failed = unstable | self._compute_failure(step) if self.enable_early_termination else unstable
         done = torch.full_like(self.episode_step, DoneFlags.NULL)
         done = torch.where(self.episode_step >= self.max_episode_steps, DoneFlags.TIME.value, done)
         return torch.where(failed, DoneFlags.FAIL.value, done)
 
-    def _compute_failure(self) -> torch.Tensor:
+    def _compute_failure(self, step: StepT) -> torch.Tensor:
         e = self.engine
         return compute_fall(e.body_pos(), e.contact_forces(), self.fall_body_mask, self.contact_height)
 
-    def _post_physics_step(self) -> None:
-        """Advance task state (e.g. reference time) after the physics step."""
-
-    def _compute_info(self) -> dict:
-        return {}
+    def _compute_info(self, step: StepT, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The step's info (`BaseEnv.step`); here each reward term as `episode/reward_<name>`."""
+        return {f"episode/reward_{name}": value for name, value in reward_terms.items()}
 
     @abc.abstractmethod
     def _reset_char_where(self, mask: torch.Tensor) -> None:
@@ -153,4 +160,10 @@ class CharEnv(BaseEnv, abc.ABC):
         """(num_envs, obs_dim) observations of the current state."""
 
     @abc.abstractmethod
-    def _compute_reward(self) -> torch.Tensor: ...
+    def _post_physics_step(self) -> StepT:
+        """After the physics step: advance the task state kept across steps (in place, e.g. a discriminator history)
+        and return what this step's reward, termination and info read."""
+
+    @abc.abstractmethod
+    def _compute_reward(self, step: StepT) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(num_envs,) total reward of the step and its named terms, each (num_envs,)."""

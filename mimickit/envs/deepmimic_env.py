@@ -2,7 +2,7 @@
 reference state initialisation and early termination."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import torch
 
@@ -14,8 +14,10 @@ from mimickit.envs.char_env import CharEnv
 from mimickit.envs.observations import compute_phase_obs, compute_target_obs
 from mimickit.sim.engine import Engine
 
+from mimickit.anim.motion_lib import MotionFrame
+
 if TYPE_CHECKING:
-    from mimickit.anim.motion_lib import MotionFrame, MotionLib
+    from mimickit.anim.motion_lib import MotionLib
 
 
 def compute_joint_rot(body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
@@ -24,7 +26,16 @@ def compute_joint_rot(body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Te
     return rot.quat_mul(rot.quat_conjugate(body_rot[:, parents[1:]]), body_rot[:, 1:])
 
 
-class DeepMimicEnv(CharEnv):
+class TrackingStep(NamedTuple):
+    """What one step's reward, termination and info read: the simulated character and its reference at the step's
+    motion time, and how far apart they are."""
+
+    sim: MotionFrame  # the engine's state after the step (bodies included, no body velocities)
+    ref: MotionFrame  # the reference frame, bodies included
+    tracking_error: torch.Tensor  # (N,) mean body position error, metres
+
+
+class DeepMimicEnv(CharEnv[TrackingStep]):
     def __init__(
         self,
         engine: Engine,
@@ -55,11 +66,9 @@ class DeepMimicEnv(CharEnv):
         self.rand_reset = rand_reset
         self.weights = rewards.ImitationWeights(**reward)
 
+        # the state kept across steps (updated in place): each env's clip and its start time in it
         self.motion_ids = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self.motion_time0 = torch.zeros(self.num_envs, device=self.device)
-        self.reward_terms: dict[str, torch.Tensor] = {}
-        self._ref = None
-        self._tracking_error: torch.Tensor | None = None  # of the last step, (N,) metres
 
     # ---- reference ----
     def _motion_time(self) -> torch.Tensor:
@@ -78,9 +87,19 @@ class DeepMimicEnv(CharEnv):
         """The reference every env tracks, at its current time (a viewer draws it as a ghost)."""
         return self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time(), with_bodies=False)
 
-    def _post_physics_step(self) -> None:
-        self._ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
-        self._tracking_error = rewards.compute_tracking_error(self.engine.body_pos(), self._ref.body_pos)
+    def _post_physics_step(self) -> TrackingStep:
+        """The reference at the new motion time (one query per step), against the simulated character."""
+        ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
+        sim = self._sim_frame()
+        return TrackingStep(sim, ref, rewards.compute_tracking_error(sim.body_pos, ref.body_pos))
+
+    def _sim_frame(self) -> MotionFrame:
+        """The engine's character state in the reference's record."""
+        e = self.engine
+        return MotionFrame(
+            root_pos=e.root_pos(), root_rot=e.root_rot(), root_lin_vel=e.root_lin_vel(), root_ang_vel=e.root_ang_vel(),
+            dof_pos=e.dof_pos(), dof_vel=e.dof_vel(), body_pos=e.body_pos(), body_rot=e.body_rot(),
+        )
 
     # ---- observation ----
     def _compute_obs(self) -> torch.Tensor:
@@ -101,50 +120,45 @@ class DeepMimicEnv(CharEnv):
         return torch.cat(parts, dim=-1)
 
     # ---- reward ----
-    def _compute_reward(self) -> torch.Tensor:
-        e, ref, w = self.engine, self._ref, self.weights
-        body_pos = e.body_pos()
+    def _compute_reward(self, step: TrackingStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        sim, ref, w = step.sim, step.ref, self.weights
         terms = {
             "pose": rewards.joint_rot_err_exp(
-                compute_joint_rot(e.body_rot(), self.parents), compute_joint_rot(ref.body_rot, self.parents), w.pose_scale
+                compute_joint_rot(sim.body_rot, self.parents), compute_joint_rot(ref.body_rot, self.parents), w.pose_scale
             ),
-            "vel": rewards.dof_vel_err_exp(e.dof_vel(), ref.dof_vel, w.vel_scale),
-            "root_pose": rewards.root_pose_err_exp(e.root_pos(), e.root_rot(), ref.root_pos, ref.root_rot, w.root_pose_scale),
+            "vel": rewards.dof_vel_err_exp(sim.dof_vel, ref.dof_vel, w.vel_scale),
+            "root_pose": rewards.root_pose_err_exp(sim.root_pos, sim.root_rot, ref.root_pos, ref.root_rot, w.root_pose_scale),
             "root_vel": rewards.root_vel_err_exp(
-                e.root_lin_vel(), e.root_ang_vel(), ref.root_lin_vel, ref.root_ang_vel, w.root_vel_scale
+                sim.root_lin_vel, sim.root_ang_vel, ref.root_lin_vel, ref.root_ang_vel, w.root_vel_scale
             ),
             "key_pos": rewards.key_body_pos_err_exp(
-                body_pos[:, self.key_body_ids], e.root_pos(), ref.body_pos[:, self.key_body_ids], ref.root_pos, w.key_pos_scale
+                sim.body_pos[:, self.key_body_ids], sim.root_pos, ref.body_pos[:, self.key_body_ids], ref.root_pos,
+                w.key_pos_scale,
             ),
         }
-        self.reward_terms = terms
-        return (
+        total = (
             w.pose_w * terms["pose"]
             + w.vel_w * terms["vel"]
             + w.root_pose_w * terms["root_pose"]
             + w.root_vel_w * terms["root_vel"]
             + w.key_pos_w * terms["key_pos"]
         )
-
-    def get_reward_terms(self) -> dict[str, torch.Tensor]:
-        return self.reward_terms
+        return total, terms
 
     # ---- termination ----
-    def _compute_failure(self) -> torch.Tensor:
-        failed = super()._compute_failure()
+    def _compute_failure(self, step: TrackingStep) -> torch.Tensor:
+        failed = super()._compute_failure(step)
         if self.pose_termination:
-            failed = failed | (self._tracking_error > self.pose_termination_dist)
+            failed = failed | (step.tracking_error > self.pose_termination_dist)
         return failed
 
-    def _compute_done(self, unstable: torch.Tensor) -> torch.Tensor:
+    def _compute_done(self, step: TrackingStep, unstable: torch.Tensor) -> torch.Tensor:
         """Clamped (non-looping) clips also end, as a time-out, when the reference runs out."""
-        done = super()._compute_done(unstable)
+        done = super()._compute_done(step, unstable)
         clip_over = (~self.motion_lib.is_wrapping(self.motion_ids)) & (
             self._motion_time() >= self.motion_lib.get_motion_length(self.motion_ids)
         )
         return torch.where(clip_over & (done == DoneFlags.NULL), DoneFlags.TIME.value, done)
 
-    def _compute_info(self) -> dict:
-        info = {"episode/tracking_error": self._tracking_error}
-        info.update({f"episode/reward_{k}": v for k, v in self.reward_terms.items()})
-        return info
+    def _compute_info(self, step: TrackingStep, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"episode/tracking_error": step.tracking_error, **super()._compute_info(step, reward_terms)}

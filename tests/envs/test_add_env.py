@@ -31,8 +31,8 @@ def follow_reference_exactly(env, num_steps):
         env.episode_step += 1
         f = env.motion_lib.calc_motion_frame(env.motion_ids, env._motion_time(), with_bodies=False)
         env.engine.set_state(ids, f.char_state())
-        env._post_physics_step()
-    return env._compute_info()
+        step = env._post_physics_step()
+    return env._compute_info(step, {})
 
 
 @pytest.mark.parametrize("global_obs", [True, False])

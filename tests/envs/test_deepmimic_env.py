@@ -143,3 +143,23 @@ def test_partial_reset_updates_only_the_reset_rows():
     torch.testing.assert_close(obs[keep], stepped[keep])
     assert not torch.allclose(obs[ids], stepped[ids])
     assert (env.episode_step[ids] == 0).all() and (env.episode_step[keep] == 1).all()
+
+
+def test_a_step_passes_its_reference_and_reward_terms_explicitly():
+    """The reward, termination and info are functions of the step's record (reference, simulated frame, tracking
+    error) and the reward terms: rebuilt from the same state, they give what `step` returned, and nothing of the
+    step is left in attributes."""
+    env = make_env("num_envs=4")
+    env.reset()
+    _, reward, done, info = env.step(reference_actions(env))
+    step = env._post_physics_step()  # DeepMimic's keeps no state: a second call is a pure query
+    total, terms = env._compute_reward(step)
+    assert torch.equal(total, reward)
+    assert torch.equal(env._compute_done(step, torch.zeros(4, dtype=torch.bool)), done)
+    rebuilt = env._compute_info(step, terms)
+    assert list(rebuilt) == list(info) == ["episode/tracking_error"] + [f"episode/reward_{k}" for k in terms]
+    for key in info:
+        assert torch.equal(rebuilt[key], info[key]), key
+    ref = env.motion_lib.calc_motion_frame(env.motion_ids, env._motion_time())
+    assert torch.equal(step.ref.body_pos, ref.body_pos) and torch.equal(step.sim.body_pos, env.engine.body_pos())
+    assert not {"_ref", "reward_terms", "_tracking_error"} & set(vars(env))
