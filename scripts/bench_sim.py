@@ -22,7 +22,7 @@ import torch
 
 from mimickit.sim.character import build_character
 from mimickit.sim.engine import CharState
-from mimickit.sim.registry import ENGINES, get_engine_class
+from mimickit.sim.registry import ENGINES, build_engine
 
 MJCF = "data/assets/humanoid/capsule_humanoid.xml"
 RESTAND_STEPS = 90
@@ -33,7 +33,7 @@ def bench_engine(sim: str, num_envs: int, steps: int, nthread: int, device: str,
     kwargs = dict(mjcf=MJCF, num_envs=num_envs, device=device)
     if sim == "mujoco":
         kwargs["nthread"] = nthread
-    engine = get_engine_class(sim)(**kwargs)
+    engine = build_engine(sim, **kwargs)  # conf/sim/<sim>.yaml's physics
     ids = torch.arange(num_envs, device=engine.device)
     standing = CharState.at_rest(engine.root_pos().clone(), engine.root_rot().clone(), engine.dof_pos().clone())
     low, high = engine.dof_limits

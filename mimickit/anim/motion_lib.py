@@ -75,14 +75,17 @@ class MotionLib:
         self,
         motion_file: str,
         character: KinematicCharacter,
+        *,
+        min_fps: float,
         device: str | torch.device = "cpu",
-        min_fps: float = 60.0,
     ):
         """motion_file: a `.pkl` clip or a dataset YAML (`motions: [{file, weight}]`, paths relative to the YAML);
-        character: the kinematic model the clips are for; device: where the packed tensors live;
+        character: the kinematic model the clips are for;
         min_fps: slower clips are upsampled at load by an integer factor (slerp of the joint rotations, lerp of
         the root position), so that blending precomputed body states between two frames stays close to the
-        FK of the blended pose (a 16 fps backflip otherwise cuts 15-25 cm chords mid-frame)."""
+        FK of the blended pose (a 16 fps backflip otherwise cuts 15-25 cm chords mid-frame);
+        device: where the packed tensors live (given by the composition root, the engine's device).
+        The motion group's YAML (conf/) is the one place of min_fps's default."""
         if min_fps <= 0:
             raise ValueError(f"min_fps must be > 0, got {min_fps}")
         self.device = torch.device(device)

@@ -8,7 +8,9 @@ from mimickit.loggers.base import Logger
 
 
 class TensorBoardLogger(Logger):
-    def __init__(self, out_dir: str, subdir: str = "tb", flush_secs: int = 30):
+    def __init__(self, out_dir: str, *, subdir: str, flush_secs: int):
+        """subdir: event files go to `out_dir/subdir`; flush_secs: longest wait before pending events reach the
+        disk. conf/logger/tb.yaml writes the defaults."""
         from torch.utils.tensorboard import SummaryWriter  # imported here: tensorboard is slow to import
 
         self.log_dir = os.path.join(out_dir, subdir)

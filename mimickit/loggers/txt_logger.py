@@ -28,7 +28,9 @@ class TxtLogger(Logger):
     a row's missing cells read nan. An existing file without such rows is overwritten.
     """
 
-    def __init__(self, out_dir: str, filename: str = "log.txt", column_width: int = 24, step_key: str = "samples"):
+    def __init__(self, out_dir: str, *, filename: str, column_width: int, step_key: str):
+        """filename: the log in `out_dir`; column_width: characters per column (wider names widen theirs);
+        step_key: the column a resumed run compares with its first step. conf/logger/txt.yaml writes the defaults."""
         self.path = os.path.join(out_dir, filename)
         self.column_width = column_width
         self.step_key = step_key

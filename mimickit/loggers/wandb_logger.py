@@ -13,14 +13,16 @@ class WandbLogger(Logger):
     def __init__(
         self,
         out_dir: str,
-        project: str = "mimickit",
-        entity: str | None = None,
-        name: str | None = None,
-        group: str | None = None,
-        tags: Sequence[str] = (),
-        mode: str = "online",
-        config: Mapping[str, Any] | None = None,
+        *,
+        project: str,
+        entity: str | None,
+        name: str | None,
+        group: str | None,
+        tags: Sequence[str],
+        mode: str,
+        config: Mapping[str, Any] | None,
     ):
+        """The arguments of `wandb.init` (None: W&B's own choice); conf/logger/wandb.yaml writes the defaults."""
         if mode not in MODES:
             raise ValueError(f"unknown wandb mode {mode!r}; expected one of {MODES}")
         import wandb  # imported here: wandb is slow to import and optional for most runs

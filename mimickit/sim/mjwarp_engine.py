@@ -124,19 +124,22 @@ class MjwarpEngine(CharacterEngine):
 
     def __init__(
         self,
+        *,
         mjcf: str,
         num_envs: int,
-        device: str = "cuda",
-        sim_freq: int = 120,
-        control_freq: int = 30,
-        control_mode: str = "pos",
-        self_collision: bool = True,
-        passive_damping_frac: float = 0.5,
-        nconmax: int | None = None,
-        njmax: int | None = None,
-        graph: bool = True,
+        device: str,
+        sim_freq: int,
+        control_freq: int,
+        control_mode: str,
+        self_collision: bool,
+        passive_damping_frac: float,
+        nconmax: int | None,
+        njmax: int | None,
+        graph: bool,
     ) -> None:
-        """
+        """Every setting comes from conf/sim/mjwarp.yaml, the one place its default is written (scripts and tests
+        build from it with `mimickit.sim.registry.build_engine`).
+
         Args:
             mjcf: character file; absolute, or relative to the current directory or to the repository root.
             num_envs: number of independent worlds.

@@ -33,17 +33,20 @@ class MujocoEngine(CharacterEngine):
 
     def __init__(
         self,
+        *,
         mjcf: str,
         num_envs: int,
-        device: str = "cpu",
-        sim_freq: int = 120,
-        control_freq: int = 30,
-        control_mode: str = "pos",
-        self_collision: bool = True,
-        passive_damping_frac: float = 0.5,
-        nthread: int = 0,
+        device: str,
+        sim_freq: int,
+        control_freq: int,
+        control_mode: str,
+        self_collision: bool,
+        passive_damping_frac: float,
+        nthread: int,
     ) -> None:
-        """
+        """Every setting comes from conf/sim/mujoco.yaml, the one place its default is written (scripts and tests
+        build from it with `mimickit.sim.registry.build_engine`).
+
         Args:
             mjcf: character file; absolute, or relative to the current directory or to the repository root.
             num_envs: number of independent worlds.

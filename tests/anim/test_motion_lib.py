@@ -20,6 +20,7 @@ HUMANOID_MJCF = PROJECT_MJCF if PROJECT_MJCF.is_file() else SHARED_DATA / "human
 
 pytestmark = pytest.mark.skipif(not HUMANOID_MJCF.is_file(), reason="no humanoid MJCF found")
 needs_shared = pytest.mark.skipif(not PKL_DIR.is_dir(), reason=f"shared mocap data not found at {PKL_DIR}")
+MIN_FPS = 60.0  # slower clips are upsampled at load
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def clip_file(character, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lib(character, clip_file):
-    return MotionLib(clip_file, character)
+    return MotionLib(clip_file, character, min_fps=MIN_FPS)
 
 
 def _ids(n, motion_id=0):
@@ -103,7 +104,7 @@ def test_wrap_continues_the_root_and_clamp_holds(character, lib, tmp_path):
     torch.testing.assert_close(ref.body_pos[2] - ref.root_pos[2], ref.body_pos[3] - ref.root_pos[3], atol=1e-4, rtol=0)
     torch.testing.assert_close(ref.root_rot[2], ref.root_rot[3], atol=1e-5, rtol=0)  # heading is not carried over
 
-    clamp = MotionLib(make_clip(character, tmp_path / "c.pkl", loop_mode=LoopMode.CLAMP), character)
+    clamp = MotionLib(make_clip(character, tmp_path / "c.pkl", loop_mode=LoopMode.CLAMP), character, min_fps=MIN_FPS)
     ref = clamp.calc_motion_frame(_ids(4), torch.tensor([length, 5 * length, 0.0, -2.0]))
     torch.testing.assert_close(ref.root_pos[1], ref.root_pos[0])
     torch.testing.assert_close(ref.root_pos[3], ref.root_pos[2])
@@ -141,7 +142,7 @@ def test_dataset_weights_and_relative_paths(character, tmp_path):
     dataset = tmp_path / "sets" / "two.yaml"
     dataset.parent.mkdir()
     dataset.write_text("motions:\n  - {file: ../clips/a.pkl, weight: 1}\n  - {file: ../clips/b.pkl, weight: 3}\n")
-    lib = MotionLib(str(dataset), character)
+    lib = MotionLib(str(dataset), character, min_fps=MIN_FPS)
     assert lib.num_motions == 2
     torch.testing.assert_close(lib.get_motion_length(torch.tensor([0, 1])), torch.tensor([0.5, 3.0]))
     assert lib.motion_fps.tolist() == [60.0, 60.0]  # the 30 fps clip was upsampled to min_fps
@@ -156,7 +157,7 @@ def test_million_queries(character, tmp_path):
     make_clip(character, tmp_path / "a.pkl", num_frames=31)
     make_clip(character, tmp_path / "b.pkl", num_frames=121, loop_mode=LoopMode.CLAMP, phase=1.0)
     (tmp_path / "set.yaml").write_text("motions:\n  - {file: a.pkl, weight: 1}\n  - {file: b.pkl, weight: 1}\n")
-    lib = MotionLib(str(tmp_path / "set.yaml"), character)
+    lib = MotionLib(str(tmp_path / "set.yaml"), character, min_fps=MIN_FPS)
     ids = lib.sample_motions(1_000_000)
     ref = lib.calc_motion_frame(ids, lib.sample_times(ids))
     assert ref.body_pos.shape == (1_000_000, 15, 3) and ref.dof_vel.shape == (1_000_000, 28)
@@ -171,7 +172,7 @@ def test_bad_inputs_are_reported(character, lib, tmp_path, clip_file):
     with pytest.raises(ValueError, match="truncate_time must be >= 0"):
         lib.sample_times(_ids(3), truncate_time=-1.0)
     with pytest.raises(FileNotFoundError, match="motion file not found: .*none.pkl$"):
-        MotionLib(str(tmp_path / "none.pkl"), character)
+        MotionLib(str(tmp_path / "none.pkl"), character, min_fps=MIN_FPS)
     cases = {
         "empty.yaml": ("motions: []\n", "non-empty list"),
         "typo.yaml": (f"motions:\n  - {{file: {clip_file}, wieght: 1}}\n", r"unknown keys \['wieght'\]"),
@@ -185,7 +186,7 @@ def test_bad_inputs_are_reported(character, lib, tmp_path, clip_file):
             load_motion_entries(str(tmp_path / name))
     (tmp_path / "missing.yaml").write_text("motions:\n  - {file: gone.pkl}\n")
     with pytest.raises(FileNotFoundError, match=r"missing.yaml: motion file not found: .*gone.pkl$"):
-        MotionLib(str(tmp_path / "missing.yaml"), character)
+        MotionLib(str(tmp_path / "missing.yaml"), character, min_fps=MIN_FPS)
 
 
 @needs_shared
@@ -196,7 +197,7 @@ def test_shared_clips_stay_consistent_between_frames(character, tmp_path):
     names = ["backflip", "spinkick", "cartwheel", "run", "kick"]
     dataset = "motions:\n" + "".join(f"  - {{file: {PKL_DIR}/humanoid_{n}.pkl, weight: 1}}\n" for n in names)
     (tmp_path / "shared.yaml").write_text(dataset)
-    lib = MotionLib(str(tmp_path / "shared.yaml"), character)
+    lib = MotionLib(str(tmp_path / "shared.yaml"), character, min_fps=MIN_FPS)
     ids = lib.sample_motions(20_000)
     ref = lib.calc_motion_frame(ids, lib.sample_times(ids))
     body_pos, _ = character.forward_kinematics_dof(ref.root_pos, ref.root_rot, ref.dof_pos)
@@ -208,7 +209,7 @@ def test_shared_clips_stay_consistent_between_frames(character, tmp_path):
 def test_nan_clip_in_a_dataset_is_rejected(character, tmp_path):
     (tmp_path / "d.yaml").write_text(f"motions:\n  - {{file: {PKL_DIR / 'humanoid_walk.pkl'}, weight: 1}}\n")
     with pytest.raises(MotionFormatError, match="non-finite"):
-        MotionLib(str(tmp_path / "d.yaml"), character)
+        MotionLib(str(tmp_path / "d.yaml"), character, min_fps=MIN_FPS)
 
 
 
@@ -241,13 +242,13 @@ def test_root_and_dof_state_without_bodies_matches_the_full_query(lib):
 def test_broken_dataset_yaml_names_the_file_and_the_position(character, tmp_path, text, position):
     (tmp_path / "broken.yaml").write_text(text)
     with pytest.raises(ValueError, match=rf"(?s)broken.yaml: not a valid dataset YAML: .*{position}"):
-        MotionLib(str(tmp_path / "broken.yaml"), character)
+        MotionLib(str(tmp_path / "broken.yaml"), character, min_fps=MIN_FPS)
 
 
 def test_missing_converted_clip_is_named_once_and_says_make_data(character):
     clip = "data/motions/humanoid/humanoid_nope.pkl"  # as conf/motion/*.yaml write it
     with pytest.raises(FileNotFoundError, match=rf"^motion file not found: {clip}; run `make data`") as info:
-        MotionLib(clip, character)
+        MotionLib(clip, character, min_fps=MIN_FPS)
     assert str(info.value).count("humanoid_nope.pkl") == 1
 
 
@@ -255,7 +256,7 @@ def test_dataset_entry_with_a_missing_clip_names_the_dataset_and_the_clip(charac
     clip = CONVERTED_DIR / "humanoid_nope.pkl"
     (tmp_path / "set.yaml").write_text(f"motions:\n  - {{file: {clip}}}\n")
     with pytest.raises(FileNotFoundError, match=rf"set.yaml: motion file not found: {clip}; run `make data`"):
-        MotionLib(str(tmp_path / "set.yaml"), character)
+        MotionLib(str(tmp_path / "set.yaml"), character, min_fps=MIN_FPS)
 
 
 # ---- implausible clips are refused ----
@@ -278,7 +279,7 @@ def test_root_jump_is_refused(character, clip_file, tmp_path):
 
     clip = _edited_clip(clip_file, tmp_path / "jump.pkl", jump)
     with pytest.raises(MotionFormatError, match=r"jump.pkl: root position 1e\+06 m at frame 12 exceeds 100 m"):
-        MotionLib(clip, character)
+        MotionLib(clip, character, min_fps=MIN_FPS)
 
 
 def test_root_teleport_is_refused_by_its_speed(character, clip_file, tmp_path):
@@ -287,7 +288,7 @@ def test_root_teleport_is_refused_by_its_speed(character, clip_file, tmp_path):
 
     clip = _edited_clip(clip_file, tmp_path / "teleport.pkl", teleport)
     with pytest.raises(MotionFormatError, match=r"teleport.pkl: root speed (29\d|30\d) m/s at frame 30 exceeds 25 m/s"):
-        MotionLib(clip, character)
+        MotionLib(clip, character, min_fps=MIN_FPS)
 
 
 def test_nan_frame_is_refused(character, clip_file, tmp_path):
@@ -296,7 +297,7 @@ def test_nan_frame_is_refused(character, clip_file, tmp_path):
 
     clip = _edited_clip(clip_file, tmp_path / "nan.pkl", nan)
     with pytest.raises(MotionFormatError, match=r"nan.pkl: non-finite .*first: nan at frame 7, column 9"):
-        MotionLib(clip, character)
+        MotionLib(clip, character, min_fps=MIN_FPS)
 
 
 def test_spinning_hinge_is_refused(character, clip_file, tmp_path):
@@ -308,7 +309,7 @@ def test_spinning_hinge_is_refused(character, clip_file, tmp_path):
     clip = _edited_clip(clip_file, tmp_path / "spin.pkl", spin)
     message = r"spin.pkl: right_lower_arm joint angular speed (59\d|60\d) rad/s at frame 20 exceeds 200 rad/s"
     with pytest.raises(MotionFormatError, match=message):
-        MotionLib(clip, character)
+        MotionLib(clip, character, min_fps=MIN_FPS)
 
 
 def test_spinning_ball_joint_is_refused(character, clip_file, tmp_path):
@@ -323,7 +324,7 @@ def test_spinning_ball_joint_is_refused(character, clip_file, tmp_path):
 
     clip = _edited_clip(clip_file, tmp_path / "ball.pkl", spin, fps=120.0)
     with pytest.raises(MotionFormatError, match=r"ball.pkl: right_upper_arm joint angular speed 240 rad/s at frame 1"):
-        MotionLib(clip, character)
+        MotionLib(clip, character, min_fps=MIN_FPS)
 
 
 def test_exp_maps_wrapping_at_pi_are_not_jumps(character, clip_file, tmp_path):
@@ -338,11 +339,11 @@ def test_exp_maps_wrapping_at_pi_are_not_jumps(character, clip_file, tmp_path):
         assert abs(exp_map[1:, 2] - exp_map[:-1, 2]).max() > 6.0
         frames[:, 3:6] = frames[:, shoulder : shoulder + 3] = exp_map
 
-    assert MotionLib(_edited_clip(clip_file, tmp_path / "turn.pkl", turn), character).num_motions == 1
+    assert MotionLib(_edited_clip(clip_file, tmp_path / "turn.pkl", turn), character, min_fps=MIN_FPS).num_motions == 1
 
 
 @pytest.mark.skipif(not CONVERTED_DIR.is_dir(), reason=f"no converted clips at {CONVERTED_DIR} (`make data`)")
 def test_every_converted_clip_loads(character, tmp_path):
     clips = sorted(CONVERTED_DIR.glob("*.pkl"))
     (tmp_path / "all.yaml").write_text("motions:\n" + "".join(f"  - {{file: {c}}}\n" for c in clips))
-    assert MotionLib(str(tmp_path / "all.yaml"), character).num_motions == len(clips) > 0
+    assert MotionLib(str(tmp_path / "all.yaml"), character, min_fps=MIN_FPS).num_motions == len(clips) > 0

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mimickit.render.video import VideoRecorder
-from mimickit.sim.mujoco_engine import MujocoEngine
+from mimickit.sim.registry import build_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["experiment=deepmimic_humanoid_ppo", "motion=procedural_walk", "num_envs=2", "sim.nthread=1",
@@ -57,8 +57,8 @@ def test_play_without_a_checkpoint_in_a_training_env_says_what_to_do(tmp_path):
 
 def test_ghost_is_drawn_where_the_reference_is(tmp_path):
     """A ghost posed away from the character adds pixels that the character alone does not have."""
-    engine = MujocoEngine(str(ROOT / "data/assets/humanoid/capsule_humanoid.xml"), num_envs=1, control_mode="none",
-                          nthread=1)
+    engine = build_engine("mujoco", mjcf=str(ROOT / "data/assets/humanoid/capsule_humanoid.xml"), num_envs=1,
+                          device="cpu", control_mode="none", nthread=1)
     state = engine.root_pos().clone(), engine.root_rot().clone(), engine.dof_pos().clone()
     ghost = type("Pose", (), {"root_pos": state[0] + torch.tensor([0.0, 1.0, 0.0]), "root_rot": state[1],
                               "dof_pos": state[2]})

@@ -17,6 +17,7 @@ from mimickit.anim.rotations import exp_map_to_quat, quat_from_axis_angle
 from mimickit.envs.view_motion_env import compute_playback_times
 from mimickit.sim.engine import CharState
 from mimickit.sim.mujoco_engine import MujocoEngine
+from mimickit.sim.registry import build_engine
 from mimickit.render import video
 from mimickit.render.video import VideoRecorder
 
@@ -30,7 +31,7 @@ PIXEL_TOLERANCE = 40
 @pytest.fixture(scope="module")
 def engine() -> MujocoEngine:
     torch.set_num_threads(1)
-    return MujocoEngine(str(HUMANOID_XML), num_envs=2, control_mode="none", nthread=1)
+    return build_engine("mujoco", mjcf=str(HUMANOID_XML), num_envs=2, device="cpu", control_mode="none", nthread=1)
 
 
 def _pose(engine: MujocoEngine, root_pos: torch.Tensor, dof_scale: float = 0.0) -> None:
@@ -235,7 +236,7 @@ def test_play_mode_writes_a_video_of_the_clip(tmp_path):
     assert np.abs(frames[-1].astype(int) - frames[0].astype(int)).max() > PIXEL_TOLERANCE  # the character moves
 
     root = torch.as_tensor(load_motion(PROCEDURAL_CLIP).frames[:1, 0:3]).repeat(2, 1)
-    hidden = MujocoEngine(str(HUMANOID_XML), num_envs=2, control_mode="none", nthread=1)
+    hidden = build_engine("mujoco", mjcf=str(HUMANOID_XML), num_envs=2, device="cpu", control_mode="none", nthread=1)
     _pose(hidden, root + torch.tensor([0.0, 0.0, -5.0]))
     with VideoRecorder(hidden, **size) as recorder:
         empty = recorder.render()

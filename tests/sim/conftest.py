@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mimickit.sim.registry import get_engine_class
+from mimickit.sim.registry import build_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
@@ -61,13 +61,14 @@ def backend(request) -> str:
 
 @pytest.fixture
 def make_engine(backend):
-    """Build an engine of the backend under test; keyword arguments override the small test defaults."""
+    """Build an engine of the backend under test with conf/sim's settings; keyword arguments override them and the
+    small test values."""
 
     def make(**overrides):
         kwargs = dict(mjcf=str(HUMANOID_XML), num_envs=2, device=DEVICES[backend])
         if backend == "mujoco":
             kwargs["nthread"] = 1  # the CI machine's cores are shared
         kwargs.update(overrides)
-        return get_engine_class(backend)(**kwargs)
+        return build_engine(backend, **kwargs)
 
     return make

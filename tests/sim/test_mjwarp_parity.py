@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from mimickit.sim.engine import CharState
-from mimickit.sim.registry import get_engine_class
+from mimickit.sim.registry import build_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUMANOID_XML = str(REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml")
@@ -41,8 +41,8 @@ needs_mjwarp = pytest.mark.skipif(_skip_reason() is not None, reason=str(_skip_r
 
 
 def _engines(num_envs: int, **kwargs):
-    cpu = get_engine_class("mujoco")(mjcf=HUMANOID_XML, num_envs=num_envs, device="cpu", nthread=1, **kwargs)
-    gpu = get_engine_class("mjwarp")(mjcf=HUMANOID_XML, num_envs=num_envs, device=GPU_DEVICE, **kwargs)
+    cpu = build_engine("mujoco", mjcf=HUMANOID_XML, num_envs=num_envs, device="cpu", nthread=1, **kwargs)
+    gpu = build_engine("mjwarp", mjcf=HUMANOID_XML, num_envs=num_envs, device=GPU_DEVICE, **kwargs)
     return cpu, gpu
 
 
@@ -140,7 +140,7 @@ def _init_keywords(path: Path, class_name: str) -> set[str]:
     tree = ast.parse(path.read_text())
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name)
     init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    return {a.arg for a in init.args.args[1:]}
+    return {a.arg for a in init.args.args[1:] + init.args.kwonlyargs}
 
 
 def test_mjwarp_config_lists_the_constructor_keywords_and_the_cpu_physics():

@@ -1,5 +1,6 @@
 """MuJoCo's warnings reach python logging, rate-limited, and no MUJOCO_LOG.TXT is written."""
 import logging
+from pathlib import Path
 
 import mujoco
 import pytest
@@ -7,10 +8,11 @@ import torch
 
 from mimickit.sim import mujoco_log
 from mimickit.sim.engine import CharState
-from mimickit.sim.mujoco_engine import MujocoEngine
 from mimickit.sim.mujoco_log import RateLimitedWarnings
+from mimickit.sim.registry import build_engine
 
-from conftest import HUMANOID_XML
+# not imported from conftest: with tests/agents collected first, `conftest` names that directory's module
+HUMANOID_XML = Path(__file__).resolve().parents[2] / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
 
 
 class FakeClock:
@@ -58,7 +60,8 @@ def test_first_warnings_verbatim_then_one_count_per_interval(caplog):
 def test_engine_sends_mujoco_warnings_to_logging_and_writes_no_log_file(fresh_warnings, tmp_path, monkeypatch,
                                                                         caplog):
     monkeypatch.chdir(tmp_path)  # where MuJoCo's default handler would write MUJOCO_LOG.TXT
-    engine = MujocoEngine(str(HUMANOID_XML), num_envs=2, nthread=2)  # a worker thread calls back too
+    # nthread=2: a worker thread calls back too
+    engine = build_engine("mujoco", mjcf=str(HUMANOID_XML), num_envs=2, device="cpu", nthread=2)
     assert mujoco.get_mju_user_warning() is fresh_warnings
     pose = CharState.at_rest(
         root_pos=torch.tensor([[0.0, 0.0, 1.0]] * 2),
@@ -74,5 +77,5 @@ def test_engine_sends_mujoco_warnings_to_logging_and_writes_no_log_file(fresh_wa
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
 
     mujoco.set_mju_user_warning(print)  # a callback someone else installed is kept
-    MujocoEngine(str(HUMANOID_XML), num_envs=1, nthread=1)
+    build_engine("mujoco", mjcf=str(HUMANOID_XML), num_envs=1, device="cpu", nthread=1)
     assert mujoco.get_mju_user_warning() is print
