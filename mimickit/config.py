@@ -6,7 +6,8 @@ Each object built from a `_target_` is validated against a schema derived from t
 (its keyword names and type hints), so the YAML keys and the constructor can never drift apart. The schema
 reaches into nested settings: a nested node with its own `_target_` (an optimiser) is checked against that
 class, and a parameter annotated `KwargsOf(cls)` (a model's or a recorder's settings) against `cls`'s
-constructor. A typo or a wrong type at any depth fails before anything is built.
+constructor; a mapping marked `KeysIn(names)` (a reward table) may only have those keys. A typo or a wrong type at
+any depth fails before anything is built.
 """
 from __future__ import annotations
 
@@ -106,6 +107,18 @@ class KwargsOf:
 
     cls: type
     filled_in: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeysIn:
+    """Type-hint marker for a constructor parameter that takes a mapping whose keys must be among `names` (the terms
+    an env knows), so an unknown key fails validation with the known ones:
+
+        reward: Annotated[dict[str, Annotated[dict, KwargsOf(RewardTerm)]], KeysIn(("pose", "vel"), "reward term")]
+    """
+
+    names: tuple[str, ...]
+    what: str = "key"
 
 
 # Constructor parameters filled in by the composition root rather than by YAML.
@@ -222,11 +235,28 @@ def validate_target(cfg: DictConfig, group: str) -> None:
 
 def _validate_node(values: dict, where: str) -> None:
     target = values["_target_"]
+    _check_known_keys(target, values, where)
     merged = _merge_checked(schema_for(target), values, where, target)
     missing = OmegaConf.missing_keys(merged)
     if missing and not values.get("_partial_", False):
         raise ValueError(f"'{where}' config for {target} lacks required keys {sorted(missing)}")
     _validate_nested(values, where)
+
+
+def _check_known_keys(target: str, values: dict, where: str) -> None:
+    """The mappings given to parameters marked `KeysIn` have only the keys it names."""
+    for param, hint in _constructor_params(get_class(target)):
+        markers = hint.__metadata__ if typing.get_origin(hint) is typing.Annotated else ()
+        marker = next((m for m in markers if isinstance(m, KeysIn)), None)
+        value = values.get(param.name)
+        if marker is None or not isinstance(value, dict):
+            continue
+        unknown = [key for key in value if key not in marker.names]
+        if unknown:
+            raise ValueError(
+                f"invalid '{where}.{param.name}' for {target}: unknown {marker.what}s "
+                f"{unknown}; known: {list(marker.names)}"
+            )
 
 
 def _validate_nested(values: dict, where: str) -> None:

@@ -111,8 +111,12 @@ def test_console_script_works_from_any_directory(tmp_path):
     ("+algo.update.actor.optimizer.lrr=1", r"'algo.update.actor.optimizer.lrr'"),
     ("algo.model.actor_hidden_dims=512", r"'algo.model.actor_hidden_dims'"),
     ("+algo.model.width=3", r"'algo.model.width'"),
-    ("env.reward.pose_w=heavy", r"'env.reward.pose_w'"),
-    ("+env.reward.pos_w=1", r"'env.reward.pos_w'"),
+    ("env.reward.pose.weight=heavy", r"'env.reward.pose.weight'"),
+    ("+env.reward.pose.wieght=1", r"'env.reward.pose.wieght'"),
+    ("+env.reward.pos={weight:1,scale:1}",
+     r"'env.reward' for mimickit.envs.deepmimic_env.DeepMimicEnv: unknown reward terms \['pos'\]; "
+     r"known: \['pose', 'vel', 'root_pose', 'root_vel', 'key_pos'\]"),
+    ("~env.reward.pose.scale", r"lacks required keys \['reward.pose.scale'\]"),
     ("+robot.gains=1", r"'robot.gains' for the robot"),
 ])
 def test_bad_nested_and_added_keys_fail_validation(override, message):

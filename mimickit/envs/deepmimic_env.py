@@ -2,28 +2,22 @@
 reference state initialisation and early termination."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from typing import Annotated, NamedTuple
 
 import torch
 
-from mimickit.anim import rotations as rot
-from mimickit.config import KwargsOf
+from mimickit.anim.motion_lib import MotionFrame, MotionLib
+from mimickit.config import KeysIn, KwargsOf
 from mimickit.envs import rewards
 from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.char_env import CharEnv
 from mimickit.envs.observations import compute_phase_obs, compute_target_obs
 from mimickit.sim.engine import Engine
 
-from mimickit.anim.motion_lib import MotionFrame
-
-if TYPE_CHECKING:
-    from mimickit.anim.motion_lib import MotionLib
-
-
-def compute_joint_rot(body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
-    """Each non-root body's rotation relative to its parent, (N, B, 4) -> (N, B-1, 4). Constant body-frame offsets
-    cancel when two such rotations are compared, so this serves the pose reward without the joint layout."""
-    return rot.quat_mul(rot.quat_conjugate(body_rot[:, parents[1:]]), body_rot[:, 1:])
+# The YAML `reward:` table, `{term: {weight, scale}}` over the terms of `rewards.IMITATION_TERMS`.
+ImitationRewardTable = Annotated[
+    dict[str, Annotated[dict, KwargsOf(rewards.RewardTerm)]], KeysIn(tuple(rewards.IMITATION_TERMS), "reward term")
+]
 
 
 class TrackingStep(NamedTuple):
@@ -51,8 +45,10 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
         tar_obs_steps: list[int],
         enable_phase_obs: bool,
         rand_reset: bool,
-        reward: Annotated[dict, KwargsOf(rewards.ImitationWeights)],
+        reward: ImitationRewardTable,
     ):
+        """reward: the imitation reward's table, `{term: {weight, scale}}` for terms of `rewards.IMITATION_TERMS`,
+        summed in its order; a term of weight 0 or null is not computed. The rest as in conf/env/deepmimic.yaml."""
         super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
         self.motion_lib = motion_lib
         if motion_lib.num_dofs != engine.num_dofs:
@@ -64,7 +60,8 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
         self.tar_obs_steps = torch.tensor(tar_obs_steps, dtype=torch.float32, device=self.device)
         self.enable_phase_obs = enable_phase_obs
         self.rand_reset = rand_reset
-        self.weights = rewards.ImitationWeights(**reward)
+        self.reward_table = rewards.reward_table(reward, rewards.IMITATION_TERMS)
+        self.tracked_bodies = rewards.TrackedBodies(parents=self.parents, key_body_ids=self.key_body_ids)
 
         # the state kept across steps (updated in place): each env's clip and its start time in it
         self.motion_ids = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
@@ -97,8 +94,14 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
         """The engine's character state in the reference's record."""
         e = self.engine
         return MotionFrame(
-            root_pos=e.root_pos(), root_rot=e.root_rot(), root_lin_vel=e.root_lin_vel(), root_ang_vel=e.root_ang_vel(),
-            dof_pos=e.dof_pos(), dof_vel=e.dof_vel(), body_pos=e.body_pos(), body_rot=e.body_rot(),
+            root_pos=e.root_pos(),
+            root_rot=e.root_rot(),
+            root_lin_vel=e.root_lin_vel(),
+            root_ang_vel=e.root_ang_vel(),
+            dof_pos=e.dof_pos(),
+            dof_vel=e.dof_vel(),
+            body_pos=e.body_pos(),
+            body_rot=e.body_rot(),
         )
 
     # ---- observation ----
@@ -121,29 +124,8 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
 
     # ---- reward ----
     def _compute_reward(self, step: TrackingStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        sim, ref, w = step.sim, step.ref, self.weights
-        terms = {
-            "pose": rewards.joint_rot_err_exp(
-                compute_joint_rot(sim.body_rot, self.parents), compute_joint_rot(ref.body_rot, self.parents), w.pose_scale
-            ),
-            "vel": rewards.dof_vel_err_exp(sim.dof_vel, ref.dof_vel, w.vel_scale),
-            "root_pose": rewards.root_pose_err_exp(sim.root_pos, sim.root_rot, ref.root_pos, ref.root_rot, w.root_pose_scale),
-            "root_vel": rewards.root_vel_err_exp(
-                sim.root_lin_vel, sim.root_ang_vel, ref.root_lin_vel, ref.root_ang_vel, w.root_vel_scale
-            ),
-            "key_pos": rewards.key_body_pos_err_exp(
-                sim.body_pos[:, self.key_body_ids], sim.root_pos, ref.body_pos[:, self.key_body_ids], ref.root_pos,
-                w.key_pos_scale,
-            ),
-        }
-        total = (
-            w.pose_w * terms["pose"]
-            + w.vel_w * terms["vel"]
-            + w.root_pose_w * terms["root_pose"]
-            + w.root_vel_w * terms["root_vel"]
-            + w.key_pos_w * terms["key_pos"]
-        )
-        return total, terms
+        terms = rewards.compute_reward_terms(step.sim, step.ref, self.reward_table, self.tracked_bodies)
+        return rewards.compute_weighted_sum(terms, self.reward_table, like=step.tracking_error), terms
 
     # ---- termination ----
     def _compute_failure(self, step: TrackingStep) -> torch.Tensor:

@@ -90,9 +90,8 @@ class CharacterEngine(Engine):
         ready = lambda x: x.detach().to(device, dtype)  # noqa: E731
         rot = quat_normalize(ready(state.root_rot))
         qpos = torch.cat([ready(state.root_pos), quat_to_wxyz(rot), ready(state.dof_pos)], dim=-1)
-        qvel = torch.cat(
-            [ready(state.root_lin_vel), quat_rotate_inverse(rot, ready(state.root_ang_vel)), ready(state.dof_vel)], dim=-1
-        )
+        root_ang_vel_local = quat_rotate_inverse(rot, ready(state.root_ang_vel))
+        qvel = torch.cat([ready(state.root_lin_vel), root_ang_vel_local, ready(state.dof_vel)], dim=-1)
         return qpos, qvel
 
     # ---- state getters: each MuJoCo array is converted once per step/set_state, on first use ----

@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 
 from mimickit.config import register_configs
+from mimickit.envs import rewards
 from mimickit.envs.base_env import DoneFlags
 from mimickit.loggers import read_txt_log
 from mimickit.run import build_env, run, validate
@@ -163,3 +164,30 @@ def test_a_step_passes_its_reference_and_reward_terms_explicitly():
     ref = env.motion_lib.calc_motion_frame(env.motion_ids, env._motion_time())
     assert torch.equal(step.ref.body_pos, ref.body_pos) and torch.equal(step.sim.body_pos, env.engine.body_pos())
     assert not {"_ref", "reward_terms", "_tracking_error"} & set(vars(env))
+
+
+def test_reward_is_the_tables_weighted_sum_and_off_terms_are_neither_computed_nor_logged(monkeypatch):
+    env = make_env("num_envs=4")
+    env.reset()
+    _, reward, _, info = env.step(reference_actions(env))
+    weights = {"pose": 0.5, "vel": 0.1, "root_pose": 0.15, "root_vel": 0.1, "key_pos": 0.15}  # conf/env/deepmimic.yaml
+    assert [k for k in info if k.startswith("episode/reward_")] == [f"episode/reward_{k}" for k in weights]
+    terms = {k: info[f"episode/reward_{k}"] for k in weights}
+    w = weights
+    by_hand = (w["pose"] * terms["pose"] + w["vel"] * terms["vel"] + w["root_pose"] * terms["root_pose"]
+               + w["root_vel"] * terms["root_vel"] + w["key_pos"] * terms["key_pos"])
+    assert torch.equal(reward, by_hand)
+
+    def not_to_be_called(*args):
+        raise AssertionError("a term of weight 0 or null was computed")
+
+    monkeypatch.setitem(rewards.IMITATION_TERMS, "vel", not_to_be_called)
+    monkeypatch.setitem(rewards.IMITATION_TERMS, "key_pos", not_to_be_called)
+    env = make_env("num_envs=4", "env.reward.vel.weight=0", "env.reward.key_pos.weight=null")
+    env.reset()
+    _, reward, _, info = env.step(reference_actions(env))
+    logged = [k for k in info if k.startswith("episode/reward_")]
+    assert logged == ["episode/reward_pose", "episode/reward_root_pose", "episode/reward_root_vel"]
+    by_hand = (0.5 * info["episode/reward_pose"] + 0.15 * info["episode/reward_root_pose"]
+               + 0.1 * info["episode/reward_root_vel"])
+    assert torch.equal(reward, by_hand)

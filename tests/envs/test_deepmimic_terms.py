@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from mimickit.anim import rotations as rot
+from mimickit.anim.motion_lib import MotionFrame
 from mimickit.envs import rewards
 from mimickit.envs.char_env import compute_fall
-from mimickit.envs.deepmimic_env import compute_joint_rot
 from mimickit.envs.observations import compute_char_obs, compute_phase_obs, compute_target_obs
 
 N, B = 8, 5
@@ -74,7 +74,7 @@ def test_rewards_are_one_at_the_reference_and_fall_with_error():
     gen = torch.Generator().manual_seed(2)
     root_pos, root_rot, body_pos, body_rot, lin_vel, ang_vel = random_state(gen)
     parents = torch.tensor([-1, 0, 1, 0, 3])
-    joint_rot = compute_joint_rot(body_rot, parents)
+    joint_rot = rewards.compute_joint_rot(body_rot, parents)
     assert joint_rot.shape == (N, B - 1, 4)
     one = torch.ones(N)
     torch.testing.assert_close(rewards.joint_rot_err_exp(joint_rot, joint_rot, 2.0), one)
@@ -87,7 +87,7 @@ def test_rewards_are_one_at_the_reference_and_fall_with_error():
     bent = body_rot.clone()
     bent[:, 2] = rot.quat_mul(bent[:, 2], twist)
     bent[:, 4] = rot.quat_mul(bent[:, 4], twist)
-    r = rewards.joint_rot_err_exp(compute_joint_rot(bent, parents), joint_rot, 2.0)
+    r = rewards.joint_rot_err_exp(rewards.compute_joint_rot(bent, parents), joint_rot, 2.0)
     torch.testing.assert_close(r, torch.full((N,), math.exp(-2.0 * 2 * angle**2)), atol=1e-5, rtol=1e-5)
 
     small = rewards.dof_vel_err_exp(torch.zeros(N, 4), torch.full((N, 4), 0.1), 1.0)
@@ -95,6 +95,80 @@ def test_rewards_are_one_at_the_reference_and_fall_with_error():
     assert (small > large).all() and (large > 0).all()
     v_err = rewards.root_vel_err_exp(lin_vel[:, 0], ang_vel[:, 0], lin_vel[:, 0] + 0.5, ang_vel[:, 0], 1.0)
     torch.testing.assert_close(v_err, torch.full((N,), math.exp(-0.75)), atol=1e-6, rtol=1e-6)
+
+
+def random_frame(gen, num_dofs=6):
+    root_pos, root_rot, body_pos, body_rot, lin_vel, ang_vel = random_state(gen)
+    return MotionFrame(
+        root_pos=root_pos, root_rot=root_rot, root_lin_vel=lin_vel[:, 0], root_ang_vel=ang_vel[:, 0],
+        dof_pos=torch.randn(N, num_dofs, generator=gen), dof_vel=torch.randn(N, num_dofs, generator=gen),
+        body_pos=body_pos, body_rot=body_rot,
+    )
+
+
+BODIES = rewards.TrackedBodies(parents=torch.tensor([-1, 0, 1, 0, 3]), key_body_ids=torch.tensor([2, 4]))
+TABLE = {
+    "pose": {"weight": 0.5, "scale": 0.25},
+    "vel": {"weight": 0.1, "scale": 0.01},
+    "root_pose": {"weight": 0.15, "scale": 5.0},
+    "root_vel": {"weight": 0.1, "scale": 1.0},
+    "key_pos": {"weight": 0.15, "scale": 10.0},
+}
+
+
+def test_reward_total_is_the_weighted_sum_of_the_table_in_its_order():
+    gen = torch.Generator().manual_seed(3)
+    sim, ref = random_frame(gen), random_frame(gen)
+    table = rewards.reward_table(TABLE, rewards.IMITATION_TERMS)
+    terms = rewards.compute_reward_terms(sim, ref, table, BODIES)
+    assert list(terms) == list(TABLE)
+    joint_rot = rewards.compute_joint_rot
+    by_hand = {
+        "pose": rewards.joint_rot_err_exp(
+            joint_rot(sim.body_rot, BODIES.parents), joint_rot(ref.body_rot, BODIES.parents), 0.25
+        ),
+        "vel": rewards.dof_vel_err_exp(sim.dof_vel, ref.dof_vel, 0.01),
+        "root_pose": rewards.root_pose_err_exp(sim.root_pos, sim.root_rot, ref.root_pos, ref.root_rot, 5.0),
+        "root_vel": rewards.root_vel_err_exp(
+            sim.root_lin_vel, sim.root_ang_vel, ref.root_lin_vel, ref.root_ang_vel, 1.0
+        ),
+        "key_pos": rewards.key_body_pos_err_exp(
+            sim.body_pos[:, [2, 4]], sim.root_pos, ref.body_pos[:, [2, 4]], ref.root_pos, 10.0
+        ),
+    }
+    for name, value in by_hand.items():
+        assert torch.equal(terms[name], value), name
+    total = rewards.compute_weighted_sum(terms, table, like=sim.root_pos[:, 0])
+    expected = (0.5 * by_hand["pose"] + 0.1 * by_hand["vel"] + 0.15 * by_hand["root_pose"] + 0.1 * by_hand["root_vel"]
+                + 0.15 * by_hand["key_pos"])
+    assert torch.equal(total, expected)  # same terms, same order of additions: bit for bit
+    assert ((0 < total) & (total <= 1.0 + 1e-6)).all()
+
+
+def test_a_term_of_weight_zero_or_null_is_not_computed(monkeypatch):
+    def not_to_be_called(*args):
+        raise AssertionError("a term of weight 0 or null was computed")
+
+    monkeypatch.setitem(rewards.IMITATION_TERMS, "vel", not_to_be_called)
+    monkeypatch.setitem(rewards.IMITATION_TERMS, "root_vel", not_to_be_called)
+    table = rewards.reward_table(
+        {**TABLE, "vel": {"weight": 0.0, "scale": 0.01}, "root_vel": {"weight": None, "scale": 1.0}},
+        rewards.IMITATION_TERMS,
+    )
+    assert list(table) == ["pose", "root_pose", "key_pos"]
+    gen = torch.Generator().manual_seed(4)
+    sim, ref = random_frame(gen), random_frame(gen)
+    terms = rewards.compute_reward_terms(sim, ref, table, BODIES)
+    assert list(terms) == ["pose", "root_pose", "key_pos"]
+    total = rewards.compute_weighted_sum(terms, table, like=sim.root_pos[:, 0])
+    assert torch.equal(total, 0.5 * terms["pose"] + 0.15 * terms["root_pose"] + 0.15 * terms["key_pos"])
+    nothing = rewards.reward_table({"pose": {"weight": 0, "scale": 1.0}}, rewards.IMITATION_TERMS)
+    assert torch.equal(rewards.compute_weighted_sum({}, nothing, like=sim.root_pos[:, 0]), torch.zeros(N))
+
+
+def test_an_unknown_reward_term_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown reward terms \['pos'\]; known: \['pose', 'vel', 'root_pose', "):
+        rewards.reward_table({**TABLE, "pos": {"weight": 1.0, "scale": 1.0}}, rewards.IMITATION_TERMS)
 
 
 def test_tracking_error_is_mean_body_distance():
