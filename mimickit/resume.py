@@ -1,13 +1,18 @@
-"""What a training run may do with a run directory that already holds a checkpoint.
+"""Saved run configs: what a training run may do with a run directory that already holds a checkpoint, and which
+config a checkpoint is tested or played with.
 
 - Without `resume=true` the run is refused: starting afresh would overwrite the earlier run's config, log and
   checkpoint. A requeued SLURM job (SLURM_RESTART_COUNT > 0) reruns its own command and counts as `resume=true`.
 - With `resume=true` the saved `config.yaml` is the base, so the original overrides need not be repeated. The
   command line may change the keys in RESUMABLE_KEYS (a longer run, other logging); any other override that
   differs from the saved run (motion, num_envs, network sizes, ...) is refused with the list of differences.
+- `mode=test` / `mode=play` with `model_file` run with the config saved beside the checkpoint (its run directory's
+  `config.yaml`), so the networks and observations fit it; keys set on the command line still win, and a clip
+  other than the one trained on is allowed with a warning.
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +29,12 @@ RESUMABLE_KEYS = (
     "max_iters", "resume", "test_episodes", "algo.test_episodes", "torch_threads", "tf32", "visualize", "video",
     "video_steps", "logger", "algo.iters_per_output", "algo.save_intermediate",
 )
+# run-level keys that say how to run, not what was trained: a tested checkpoint takes them from the command line
+HOW_TO_RUN_KEYS = ("mode", "model_file", "resume", "max_iters", "test_episodes", "visualize", "video", "video_steps",
+                   "torch_threads", "tf32")
 _ABSENT = "<absent>"
+
+log = logging.getLogger(__name__)
 
 
 class RunDirectoryError(RuntimeError):
@@ -67,6 +77,37 @@ def resolve_resume(cfg: DictConfig, out_dir: str, overrides: Sequence[str], defa
     return resumed
 
 
+def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictConfig) -> DictConfig:
+    """The config `mode=test`/`play` runs `cfg.model_file` with: its run's saved config with the command line's keys
+    on top, or `cfg` itself when the checkpoint has no saved config beside it."""
+    saved_path = saved_config_path(cfg.model_file)
+    if saved_path is None:
+        log.warning("no %s beside %s: testing with the config composed from the command line", CONFIG_NAME,
+                    cfg.model_file)
+        return cfg
+    saved = OmegaConf.load(saved_path)
+    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
+    for key in sorted({*HOW_TO_RUN_KEYS, *explicit_keys(cfg, overrides, defaults)}):
+        if OmegaConf.select(cfg, key, default=_ABSENT) != _ABSENT:
+            OmegaConf.update(merged, key, OmegaConf.select(cfg, key), merge=False)
+    restore_interpolations(merged, cfg)
+    trained_on, tested_on = OmegaConf.select(saved, "motion.motion_file"), OmegaConf.select(merged, "motion.motion_file")
+    if trained_on != tested_on:
+        log.warning("the checkpoint was trained on %s; mode=%s runs it on %s", trained_on, merged.mode.value, tested_on)
+    log.info("using the checkpoint's run config %s (command-line keys on top)", saved_path)
+    return merged
+
+
+def saved_config_path(model_file: str) -> str | None:
+    """The config.yaml of the run that wrote `model_file` (model.pt, or checkpoints/iter_*.pt one level down)."""
+    directory = os.path.dirname(os.path.abspath(model_file))
+    for candidate in (directory, os.path.dirname(directory)):
+        path = os.path.join(candidate, CONFIG_NAME)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def explicit_keys(cfg: DictConfig, overrides: Sequence[str], defaults: DictConfig) -> set[str]:
     """Leaf keys the command line set: those it changed from the defaults (group choices and presets included),
     and every key under an override's key, even where the value equals the default."""
@@ -85,13 +126,23 @@ def merge_into_saved(saved: DictConfig, cfg: DictConfig, keys: set[str]) -> tupl
     resumed = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
     for key in {r for r in RESUMABLE_KEYS if any(_under(k, r) for k in changed)}:
         OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), merge=False)
+    restore_interpolations(resumed, cfg)
     refused = [(k, saved_leaves.get(k, _ABSENT), leaves.get(k, _ABSENT)) for k in changed
                if not any(_under(k, r) for r in RESUMABLE_KEYS)]
     return resumed, refused
 
 
-def flat_leaves(cfg: DictConfig) -> dict[str, Any]:
-    """{"a.b.c": value} of every leaf, interpolations resolved (lists are leaves)."""
+def restore_interpolations(merged: DictConfig, cfg: DictConfig) -> None:
+    """Put `cfg`'s interpolations (`sim.num_envs: ${num_envs}`) back into `merged`, a saved config whose values were
+    resolved when it was written, so that they follow the keys they point to after the merge."""
+    for key, value in flat_leaves(cfg, resolve=False).items():
+        is_interpolation = isinstance(value, str) and "${" in value
+        if is_interpolation and OmegaConf.select(merged, key, default=_ABSENT) != _ABSENT:
+            OmegaConf.update(merged, key, value, merge=False)
+
+
+def flat_leaves(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
+    """{"a.b.c": value} of every leaf (lists are leaves), interpolations resolved unless `resolve` is False."""
     out: dict[str, Any] = {}
 
     def visit(node: Any, prefix: str) -> None:
@@ -101,7 +152,7 @@ def flat_leaves(cfg: DictConfig) -> dict[str, Any]:
         else:
             out[prefix] = node
 
-    visit(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), "")
+    visit(OmegaConf.to_container(cfg, resolve=resolve, enum_to_str=True), "")
     return out
 
 

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from mimickit.config import Mode, register_configs, validate_run, validate_target
 from mimickit.loggers.base import CompositeLogger
 from mimickit.utils import distributed
-from mimickit.resume import CONFIG_NAME, resolve_resume
+from mimickit.resume import CONFIG_NAME, checkpoint_config, resolve_resume
 from mimickit.utils.checkpoint import atomic_write
 from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.preemption import PreemptionGuard, finished_training_metrics
@@ -140,8 +140,11 @@ def main(cfg: DictConfig) -> float | None:
 def run_job(cfg: DictConfig) -> float | None:
     out_dir = HydraConfig.get().runtime.output_dir
     try:
+        overrides = HydraConfig.get().overrides.task
         if cfg.mode == Mode.train:
-            cfg = resolve_resume(cfg, out_dir, HydraConfig.get().overrides.task, compose(config_name="config"))
+            cfg = resolve_resume(cfg, out_dir, overrides, compose(config_name="config"))
+        elif cfg.model_file is not None:
+            cfg = checkpoint_config(cfg, overrides, compose(config_name="config"))
         if distributed.launcher_rank() == 0:
             text = OmegaConf.to_yaml(cfg, resolve=True)
             atomic_write(os.path.join(out_dir, CONFIG_NAME), lambda f: f.write(text.encode()))

@@ -88,3 +88,19 @@ def test_a_requeued_slurm_job_resumes_by_itself(first_run, tmp_path):
     out = run_cli(run_dir, "num_envs=4", "max_iters=3", env={"SLURM_RESTART_COUNT": "1"})
     assert out.returncode == 0, out.stderr
     assert json.loads((run_dir / "metrics.json").read_text())["iteration"] == 3
+
+
+def test_test_mode_uses_the_checkpoints_run_config(first_run, tmp_path):
+    """The training run used 32-unit nets and 4 envs: a bare `mode=test model_file=...` must build the same nets
+    (the defaults are 1024-512 and would not load) and warn only when asked to test on another clip."""
+    out = run_cli(tmp_path / "test", "mode=test", "test_episodes=2", f"model_file={first_run / 'model.pt'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    cfg = saved(tmp_path / "test")
+    assert cfg["algo"]["model"]["actor_hidden_dims"] == [32] and cfg["num_envs"] == 4 and cfg["sim"]["num_envs"] == 4
+    assert cfg["mode"] == "test" and cfg["test_episodes"] == 2 and "trained on" not in out.stdout + out.stderr
+    out = run_cli(tmp_path / "other", "mode=test", "test_episodes=2", "num_envs=2", "motion=walk",
+                  f"model_file={first_run / 'model.pt'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained on data/motions/procedural/humanoid_procedural.pkl" in out.stdout + out.stderr
+    cfg = saved(tmp_path / "other")
+    assert cfg["num_envs"] == 2 and cfg["sim"]["num_envs"] == 2  # interpolations follow the command line
