@@ -262,11 +262,17 @@ def table_columns(records: list[JobRecord], metric: Optional[str]) -> tuple[list
     return override_keys, metric_keys
 
 
-def to_rows(records: list[JobRecord], metric: Optional[str]) -> list[dict[str, str]]:
-    """One row of strings per job; a metric named like an override column becomes `metrics/<name>`."""
+def metric_column_names(records: list[JobRecord], metric: Optional[str]) -> dict[str, str]:
+    """{metric key: its column}; a metric named like an override column becomes `metrics/<name>`."""
     override_keys, metric_keys = table_columns(records, metric)
     taken = {"job", "job_id", "status", "reason", *override_keys}
-    metric_columns = {k: f"metrics/{k}" if k in taken else k for k in metric_keys}
+    return {k: f"metrics/{k}" if k in taken else k for k in metric_keys}
+
+
+def to_rows(records: list[JobRecord], metric: Optional[str]) -> list[dict[str, str]]:
+    """One row of strings per job: job, status, overrides, metrics, failure reason."""
+    override_keys, _ = table_columns(records, metric)
+    metric_columns = metric_column_names(records, metric)
     rows = []
     for r in records:
         row = {"job": "" if r.num is None else str(r.num), "job_id": r.job_id or "", "status": r.status}
@@ -277,8 +283,23 @@ def to_rows(records: list[JobRecord], metric: Optional[str]) -> list[dict[str, s
     return rows
 
 
-def format_table(rows: list[dict[str, str]]) -> str:
-    columns = list(rows[0])
+# metrics the printed table shows by default (the CSV keeps every one); --all or --columns choose others
+SHORT_METRICS = ("return", "iteration", "samples", "wall_time_s", "train/return", "train/episode_length",
+                 "train/episode/tracking_error", "test/return", "test/episode_length", "test/episode/tracking_error",
+                 "disc/accuracy", "sim/unstable_resets_total")
+
+
+def printed_columns(records: list[JobRecord], metric: Optional[str], chosen: Optional[list[str]]) -> list[str]:
+    """What fits on a screen: job, status, overrides, the sort metric and the short metric set (or `chosen`), and
+    the failure reason."""
+    override_keys, _ = table_columns(records, metric)
+    shown = {metric, *(chosen if chosen is not None else SHORT_METRICS)}
+    metrics = [column for key, column in metric_column_names(records, metric).items() if key in shown]
+    return ["job", "job_id", "status", *override_keys, *metrics, "reason"]
+
+
+def format_table(rows: list[dict[str, str]], columns: Optional[list[str]] = None) -> str:
+    columns = columns or list(rows[0])
     widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines += ["  ".join(row[c].ljust(widths[c]) for c in columns) for row in rows]
@@ -298,6 +319,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--metric", help="metrics.json key to sort by (nested keys as outer/inner); default: job order")
     parser.add_argument("--ascending", action="store_true", help="lower is better (default: higher first)")
     parser.add_argument("--csv", type=Path, help="where to write the table (default: <sweep_dir>/summary.csv)")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--all", action="store_true", help="print every metric (the CSV always has them all)")
+    shown.add_argument("--columns", nargs="+", metavar="METRIC", help="print these metrics instead of the short set")
     args = parser.parse_args(argv)
     try:
         records = collect_sweep(args.sweep_dir)
@@ -309,7 +333,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     rows = to_rows(records, args.metric)
     csv_path = args.csv or args.sweep_dir / "summary.csv"
     write_csv(rows, csv_path)
-    print(format_table(rows))
+    print(format_table(rows, None if args.all else printed_columns(records, args.metric, args.columns)))
     counts = {s: sum(r.status == s for r in records) for s in (COMPLETED, FAILED, INCOMPLETE)}
     print(f"\n{len(records)} jobs: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) + f"  (csv: {csv_path})")
     return 0

@@ -80,6 +80,14 @@ def test_cli_sorts_by_metric_and_writes_csv(sweep: Path, capsys):
     assert rows[0]["metrics/seed"] == "1", "a metric named like an override column is renamed, not overwritten"
     assert rows[0]["seed"] == "1" and rows[2]["seed"] == "3"
 
+    header = printed.splitlines()[0].split()
+    assert "iteration" in header and "test/len" not in header and "metrics/seed" not in header  # the short set
+    assert sweep_summary.main([str(sweep), "--all"]) == 0
+    assert "test/len" in capsys.readouterr().out.splitlines()[0].split()
+    assert sweep_summary.main([str(sweep), "--columns", "test/len"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert "test/len" in header and "iteration" not in header and "seed" in header
+
     assert sweep_summary.main([str(sweep), "--metric", "return", "--ascending", "--csv", str(sweep / "a.csv")]) == 0
     with open(sweep / "a.csv") as f:
         assert [r["job"] for r in csv.DictReader(f)][:3] == ["3", "0", "1"]
