@@ -77,7 +77,10 @@ class TxtLogger(Logger):
         return header, [r for r in rows if len(r) == len(header) and float(r[col]) < step]
 
     def _format_row(self, cells: list[str]) -> str:
-        return " ".join(c.ljust(max(self.column_width, len(c))) for c in cells).rstrip() + "\n"
+        """Each cell padded to its column's width: `column_width`, or the column's name where that is longer, so
+        rows stay under their headers."""
+        widths = [max(self.column_width, len(name)) for name in self.columns]
+        return " ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() + "\n"
 
 
 def read_txt_log(path: str) -> dict[str, np.ndarray]:

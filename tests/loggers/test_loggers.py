@@ -122,17 +122,37 @@ def test_logger_configs_instantiate(tmp_path, monkeypatch):
     assert kinds["wandb"] == ["TxtLogger", "WandbLogger", "ConsoleProgress"]
 
 
-def test_console_progress_shows_iteration_stats_only_on_a_tty(capsys):
-    quiet = ConsoleProgress(enabled=None)  # pytest captures stdout: not a TTY
-    quiet.progress({"iteration": 1, "train/return": 3.0}, step=1)
-    quiet.close()
-    assert capsys.readouterr().out == ""
-    shown = ConsoleProgress(enabled=True)
-    shown.progress({"iteration": 2, "max_iters": 10, "samples_per_s": 1234.0, "train/return": 3.25,
-                    "train/episode_length": 17.0}, step=2)
-    shown.close()
+def test_console_progress_draws_a_bar_in_a_terminal(capsys):
+    bar = ConsoleProgress(bar=True)
+    bar.progress({"iteration": 2, "max_iters": 10, "samples_per_s": 1234.0, "train/return": 3.25,
+                  "train/episode_length": 17.0}, step=2)
+    bar.log({"iteration": 2, "train/return": 3.25}, step=2)  # records print nothing beside the bar
     out = capsys.readouterr().out
     assert "2/10" in out and "sps=1234" in out and "return=3.25" in out and "ep_len=17.0" in out
+    assert "it/s" not in out and "iteration 2" not in out  # no tqdm rate (wrong after a resume)
+    bar.progress({"iteration": 10, "max_iters": 10}, step=10)
+    assert bar._bar is None  # closed at the last iteration, before the run's closing log line
+
+
+def test_console_progress_prints_a_line_per_record_when_piped(capsys):
+    piped = ConsoleProgress(bar=None)  # pytest captures stdout: not a terminal
+    for it in (1, 2):
+        piped.progress({"iteration": it, "max_iters": 4, "samples": 64.0 * it, "samples_per_s": 500.0,
+                        "train/return": 2.0 + it}, step=it)
+    assert capsys.readouterr().out == ""  # nothing per iteration
+    piped.log({"iteration": 2, "samples": 128.0, "train/return": 4.0, "test/return": 5.5}, step=128)
+    piped.close()
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("iteration 2/4 ")
+    assert "samples 128" in out and "sps 500" in out and "return 4" in out and "test 5.5" in out
+
+
+def test_txt_log_rows_stay_under_long_headers(tmp_path):
+    logger = TxtLogger(str(tmp_path), filename="log.txt", column_width=8, step_key="samples")
+    logger.log({"samples": 1, "train/episode/tracking_error": 0.25, "x": 3.0}, step=1)
+    logger.close()
+    header, row = (tmp_path / "log.txt").read_text().splitlines()
+    assert [header.index(name) for name in header.split()] == [row.index(cell) for cell in row.split()]
 
 
 def test_plot_script_writes_png(tmp_path):
