@@ -26,7 +26,7 @@ class RunLogger(CompositeLogger):
     ):
         """`txt`, `tb` and `wandb` hold the keyword arguments of `TxtLogger`, `TensorBoardLogger` and
         `WandbLogger` (conf/logger/*.yaml lists every one). None leaves TensorBoard or W&B out; the text log is
-        always written. `progress` adds the console progress bar (silent anyway when stdout is not a terminal)."""
+        always written. `progress` adds console progress: a bar in a terminal, a line per record when piped."""
         loggers: list[Logger] = [TxtLogger(out_dir, **_kwargs(txt))]
         if tb is not None:
             loggers.append(TensorBoardLogger(out_dir, **_kwargs(tb)))
