@@ -323,6 +323,10 @@ class Agent(abc.ABC):
         reward) with what the method trains on; return detached diagnostics."""
         return {}
 
+    def after_update(self, stats: dict[str, torch.Tensor | float]) -> dict[str, torch.Tensor | float]:
+        """Runs after the update phases with their statistics (schedules that follow the update); returns more."""
+        return {}
+
     # ------------------------------------------------------------------ algorithm hooks
     @abc.abstractmethod
     def prepare_advantages(self, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -373,6 +377,7 @@ class Agent(abc.ABC):
         for phase in self.phases:
             stats.update(_prefixed(f"{phase.name}/", self._run_epochs(phase)))
         self.set_training(False)
+        stats.update(self.after_update(stats))
         # after the update: rollout and update saw one fixed normalisation
         self.update_normalizers()
         timer.lap("update")

@@ -29,6 +29,16 @@ def compute_clipped_surrogate_loss(
     return -surrogate.mean(), diagnostics
 
 
+def adapt_learning_rate(
+    optimizer: torch.optim.Optimizer, kl: float, desired_kl: float, lr_range: tuple[float, float]
+) -> float:
+    """lr / 1.5 when kl > 2 desired_kl, lr * 1.5 when kl < desired_kl / 2, kept within lr_range; returns it."""
+    factor = 1.0 / 1.5 if kl > 2.0 * desired_kl else 1.5 if kl < 0.5 * desired_kl else 1.0
+    for group in optimizer.param_groups:
+        group["lr"] = min(max(group["lr"] * factor, lr_range[0]), lr_range[1])
+    return optimizer.param_groups[0]["lr"]
+
+
 class PPOAgent(Agent):
     def __init__(
         self,
@@ -36,6 +46,8 @@ class PPOAgent(Agent):
         *,
         ppo_clip_ratio: float,
         norm_adv_clip: float | None,
+        desired_kl: float | None,
+        adaptive_lr_range: list[float],
         **agent_kwargs: Any,
     ):
         """`agent_kwargs` are the shared loop's settings, documented in `Agent`.
@@ -43,17 +55,31 @@ class PPOAgent(Agent):
         Args:
             ppo_clip_ratio: epsilon of the clipped surrogate.
             norm_adv_clip: normalised advantages are clipped to +-norm_adv_clip (None: no clip).
+            desired_kl: after each iteration, the actor's learning rate is divided by 1.5 when the iteration's
+                approximate KL exceeded twice this, multiplied by 1.5 when it stayed below half (rsl_rl's schedule),
+                so the step fits the batch size (None: a fixed learning rate).
+            adaptive_lr_range: [lowest, highest] learning rate the schedule may reach.
         """
         super().__init__(env, **agent_kwargs)
         if ppo_clip_ratio <= 0:
             raise ValueError(f"ppo_clip_ratio must be positive, got {ppo_clip_ratio}")
         self.ppo_clip_ratio = ppo_clip_ratio
         self.norm_adv_clip = norm_adv_clip
+        self.desired_kl = desired_kl
+        self.adaptive_lr_range = (float(adaptive_lr_range[0]), float(adaptive_lr_range[1]))
 
     def prepare_advantages(self, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
         norm_adv, mean, std = compute_normalized_advantages(advantages, self.norm_adv_clip)
         self.storage.advantage.copy_(norm_adv)
         return {"advantage/mean": mean, "advantage/std": std}
+
+    def after_update(self, stats: dict[str, torch.Tensor | float]) -> dict[str, torch.Tensor | float]:
+        """The adaptive learning rate (one host read of the iteration's KL)."""
+        if self.desired_kl is None:
+            return {}
+        lr = adapt_learning_rate(self.phase("actor").optimizer, float(stats["actor/approx_kl"]), self.desired_kl,
+                                 self.adaptive_lr_range)
+        return {"actor/lr": lr}
 
     def compute_actor_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         dist = self.model.action_distribution(self.obs_normalizer.normalize(batch.obs))
