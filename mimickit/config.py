@@ -31,6 +31,7 @@ class Mode(str, enum.Enum):
     train = "train"
     test = "test"
     play = "play"  # kinematic playback (env=view_motion): no agent
+    eval = "eval"  # tracking report of model_file on every clip (conf/eval, mimickit.eval.evaluator)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class RunConfig:
     env: Any = MISSING
     algo: Any = MISSING
     logger: Any = MISSING
+    eval: Any = MISSING  # settings of mode=eval (conf/eval)
 
 
 def register_configs() -> None:

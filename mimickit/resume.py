@@ -6,7 +6,7 @@ config a checkpoint is tested or played with.
 - With `resume=true` the saved `config.yaml` is the base, so the original overrides need not be repeated. The
   command line may change the keys in RESUMABLE_KEYS (a longer run, other logging); any other override that
   differs from the saved run (motion, num_envs, network sizes, ...) is refused with the list of differences.
-- `mode=test` / `mode=play` with `model_file` run with the config saved beside the checkpoint (its run directory's
+- `mode=test` / `play` / `eval` with `model_file` run with the config saved beside the checkpoint (its run directory's
   `config.yaml`), so the networks and observations fit it; keys set on the command line still win, and a clip
   other than the one trained on is allowed with a warning.
 """
@@ -27,11 +27,11 @@ CONFIG_NAME = "config.yaml"
 # keys (and subtrees) a resumed run may change: they do not change what is being trained
 RESUMABLE_KEYS = (
     "max_iters", "resume", "test_episodes", "algo.test_episodes", "torch_threads", "tf32", "visualize", "video",
-    "video_steps", "logger", "algo.iters_per_output", "algo.save_intermediate",
+    "video_steps", "logger", "algo.iters_per_output", "algo.save_intermediate", "eval",
 )
 # run-level keys that say how to run, not what was trained: a tested checkpoint takes them from the command line
 HOW_TO_RUN_KEYS = ("mode", "model_file", "resume", "max_iters", "test_episodes", "visualize", "video", "video_steps",
-                   "torch_threads", "tf32")
+                   "torch_threads", "tf32", "eval")
 _ABSENT = "<absent>"
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,8 @@ def resolve_resume(cfg: DictConfig, out_dir: str, overrides: Sequence[str], defa
 
 
 def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictConfig) -> DictConfig:
-    """The config `mode=test`/`play` runs `cfg.model_file` with: its run's saved config with the command line's keys
-    on top, or `cfg` itself when the checkpoint has no saved config beside it."""
+    """The config `mode=test`/`play`/`eval` runs `cfg.model_file` with: its run's saved config with the command
+    line's keys on top, or `cfg` itself when the checkpoint has no saved config beside it."""
     saved_path = saved_config_path(cfg.model_file)
     if saved_path is None:
         log.warning("no %s beside %s: testing with the config composed from the command line", CONFIG_NAME,
@@ -91,6 +91,7 @@ def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictC
         if OmegaConf.select(cfg, key, default=_ABSENT) != _ABSENT:
             OmegaConf.update(merged, key, OmegaConf.select(cfg, key), merge=False)
     restore_interpolations(merged, cfg)
+    fill_new_keys(merged, cfg)
     trained_on, tested_on = OmegaConf.select(saved, "motion.motion_file"), OmegaConf.select(merged, "motion.motion_file")
     if trained_on != tested_on:
         log.warning("the checkpoint was trained on %s; mode=%s runs it on %s", trained_on, merged.mode.value, tested_on)
@@ -127,9 +128,18 @@ def merge_into_saved(saved: DictConfig, cfg: DictConfig, keys: set[str]) -> tupl
     for key in {r for r in RESUMABLE_KEYS if any(_under(k, r) for k in changed)}:
         OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), merge=False)
     restore_interpolations(resumed, cfg)
+    fill_new_keys(resumed, cfg)
     refused = [(k, saved_leaves.get(k, _ABSENT), leaves.get(k, _ABSENT)) for k in changed
                if not any(_under(k, r) for r in RESUMABLE_KEYS)]
     return resumed, refused
+
+
+def fill_new_keys(merged: DictConfig, cfg: DictConfig) -> None:
+    """Run-level keys that a config saved before they existed lacks (left missing by the schema, e.g. `eval`) take
+    `cfg`'s values: today's defaults, or the command line's."""
+    for key in merged:
+        if OmegaConf.is_missing(merged, key) and OmegaConf.select(cfg, str(key), default=_ABSENT) != _ABSENT:
+            OmegaConf.update(merged, str(key), OmegaConf.select(cfg, str(key)), merge=False)
 
 
 def restore_interpolations(merged: DictConfig, cfg: DictConfig) -> None:

@@ -2,6 +2,7 @@
 
     python -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=64
     python -m mimickit.run experiment=deepmimic_humanoid_ppo mode=test model_file=outputs/.../model.pt
+    python -m mimickit.run mode=eval model_file=outputs/.../model.pt motion=deepmimic_all   # eval.md per clip
     python -m mimickit.run env=view_motion motion=spinkick video=true
     python -m mimickit.run experiment=deepmimic_humanoid_ppo num_envs=64 devices=[cpu,cpu]   # 2 workers x 32 envs
 """
@@ -15,7 +16,7 @@ import hydra
 import torch
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mimickit.config import Mode, register_configs, validate_run, validate_target
@@ -42,14 +43,26 @@ def watches_a_policy(cfg: DictConfig) -> bool:
 def validate(cfg: DictConfig) -> None:
     """Check the run-level keys, and every `_target_` group against its constructor, before building anything."""
     validate_run(cfg)
-    if cfg.mode == Mode.test and cfg.model_file is None:
-        raise ValueError("mode=test needs model_file=<path to a checkpoint>")
+    if cfg.mode in (Mode.test, Mode.eval) and cfg.model_file is None:
+        raise ValueError(f"mode={cfg.mode.value} needs model_file=<path to a checkpoint>")
     if cfg.model_file is not None and cfg.mode != Mode.train and not os.path.isfile(cfg.model_file):
         raise FileNotFoundError(f"model_file not found: {cfg.model_file!r}")
-    builds_agent = cfg.mode in (Mode.train, Mode.test) or watches_a_policy(cfg)
+    builds_agent = cfg.mode in (Mode.train, Mode.test, Mode.eval) or watches_a_policy(cfg)
     groups = BUILT_GROUPS if builds_agent else ("sim", "motion", "env")
-    for group in groups:
+    if cfg.mode == Mode.eval:
+        validate_eval(cfg)
+    for group in groups + (("eval",) if cfg.mode == Mode.eval else ()):
         validate_target(cfg[group], group)
+
+
+def validate_eval(cfg: DictConfig) -> None:
+    """mode=eval measures motion tracking, in one process."""
+    from mimickit.envs.deepmimic_env import DeepMimicEnv
+
+    if not issubclass(get_class(cfg.env._target_), DeepMimicEnv):
+        raise ValueError(f"mode=eval evaluates motion tracking (env=deepmimic or env=add), not {cfg.env._target_}")
+    if distributed.wants_workers(cfg.devices):
+        raise ValueError("mode=eval runs in one process: pass device=..., not several devices")
 
 
 def configure_torch(cfg: DictConfig) -> None:
@@ -89,6 +102,8 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
         if cfg.mode == Mode.train:
             return train(agent, cfg)
         agent.load(cfg.model_file)
+        if cfg.mode == Mode.eval:
+            return instantiate(cfg.eval).evaluate(agent, env, out_dir, model_file=cfg.model_file)
         metrics = {}
         if cfg.mode == Mode.test:
             metrics = agent.test(num_episodes=cfg.test_episodes)

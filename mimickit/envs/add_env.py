@@ -72,8 +72,8 @@ class ADDEnv(DeepMimicEnv):
     def _sim_disc_frame(self) -> DiscFrames:
         return engine_disc_frame(self.engine, self.character, self.disc_body_ids)
 
-    def _reset_char_where(self, mask: torch.Tensor) -> None:
-        super()._reset_char_where(mask)
+    def _start_episodes_where(self, mask: torch.Tensor, motion_ids: torch.Tensor, times: torch.Tensor) -> None:
+        super()._start_episodes_where(mask, motion_ids, times)
         self.disc_history.fill_where(mask, self._ref_frames(self.motion_time0))
 
     def _post_physics_step(self) -> TrackingStep:

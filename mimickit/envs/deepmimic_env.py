@@ -75,10 +75,33 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
         """Reference state initialisation: start each episode at a random time of a random clip."""
         motion_ids = self.motion_lib.sample_motions(self.num_envs)
         times = self.motion_lib.sample_times(motion_ids) if self.rand_reset else torch.zeros_like(self.motion_time0)
+        self._start_episodes_where(mask, motion_ids, times)
+
+    def _start_episodes_where(self, mask: torch.Tensor, motion_ids: torch.Tensor, times: torch.Tensor) -> None:
+        """Put the envs where `mask` is true on their clip's reference at the given times, (num_envs,) each."""
         self.motion_ids.copy_(torch.where(mask, motion_ids, self.motion_ids))
         self.motion_time0.copy_(torch.where(mask, times, self.motion_time0))
         ref = self.motion_lib.calc_motion_frame(self.motion_ids, self.motion_time0, with_bodies=False)
         self.engine.set_state_where(mask, ref.char_state())
+
+    def reset_to(
+        self, motion_ids: torch.Tensor, times: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Start new episodes at given clips and times instead of sampled ones (an evaluation's starts).
+
+        motion_ids, times: (num_envs,) clip index and time in it (s) for each env; mask: (num_envs,) bool, the envs to
+        reset (all when None; the others keep their episodes). Returns the (num_envs, obs_dim) observation. Nothing
+        waits for the device: the ids are not range-checked."""
+        n = self.num_envs
+        if motion_ids.shape != (n,) or times.shape != (n,) or (mask is not None and mask.shape != (n,)):
+            shapes = [tuple(t.shape) for t in (motion_ids, times) + ((mask,) if mask is not None else ())]
+            raise ValueError(f"reset_to takes ({n},) motion_ids, times and mask, got {shapes}")
+        if mask is None:
+            mask = torch.ones(n, dtype=torch.bool, device=self.device)
+        mask = mask.to(self.device, torch.bool)
+        self.episode_step.masked_fill_(mask, 0)
+        self._start_episodes_where(mask, motion_ids.to(self.device, torch.long), times.to(self.device, torch.float32))
+        return self._compute_obs()
 
     def reference_pose(self) -> MotionFrame:
         """The reference every env tracks, at its current time (a viewer draws it as a ghost)."""
@@ -86,9 +109,13 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
 
     def _post_physics_step(self) -> TrackingStep:
         """The reference at the new motion time (one query per step), against the simulated character."""
-        ref = self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
-        sim = self._sim_frame()
+        sim, ref = self.tracking_frames()
         return TrackingStep(sim, ref, rewards.compute_tracking_error(sim.body_pos, ref.body_pos))
+
+    def tracking_frames(self) -> tuple[MotionFrame, MotionFrame]:
+        """The simulated character and its reference at each env's current motion time, bodies included (the pair a
+        step's reward compares, and an evaluation measures). The first holds the engine's views of its state."""
+        return self._sim_frame(), self.motion_lib.calc_motion_frame(self.motion_ids, self._motion_time())
 
     def _sim_frame(self) -> MotionFrame:
         """The engine's character state in the reference's record."""
