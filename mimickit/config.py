@@ -61,6 +61,7 @@ class RunConfig:
     video_steps: int = 300
     torch_threads: int = 1
     tf32: bool = True
+    recorder: Any = MISSING  # VideoRecorder settings, checked against its constructor by validate_run
     sim: Any = MISSING
     robot: RobotConfig = MISSING
     motion: Any = MISSING
@@ -88,6 +89,12 @@ def validate_run(cfg: DictConfig) -> None:
         if cfg[key] < minimum:
             raise ValueError(f"{key} must be >= {minimum}, got {cfg[key]}")
     _merge_checked(RobotConfig, OmegaConf.to_container(cfg.robot, resolve=True), "robot", "the robot")
+    from mimickit.render.video import RUNTIME_ARGS as RECORDER_RUNTIME_ARGS, VideoRecorder  # rendering: lazily
+
+    recorder = _merge_checked(_kwargs_schema(VideoRecorder, RECORDER_RUNTIME_ARGS),
+                              OmegaConf.to_container(cfg.recorder, resolve=True), "recorder", "the video recorder")
+    if OmegaConf.missing_keys(recorder):
+        raise ValueError(f"recorder lacks {sorted(OmegaConf.missing_keys(recorder))}")
 
 
 BuiltLater = typing.TypeVar("BuiltLater")

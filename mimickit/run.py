@@ -94,7 +94,8 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
         if not hasattr(env, "shown_envs"):
             raise ValueError("mode=play plays clips with env=view_motion; pass model_file=<checkpoint> to play a "
                              "trained policy in this env")
-        return play_motion(env, out_dir, visualize=cfg.visualize, video=cfg.video, num_steps=cfg.video_steps)
+        recorder = OmegaConf.to_container(cfg.recorder, resolve=True)
+        return play_motion(env, out_dir, cfg.visualize, cfg.video, cfg.video_steps, recorder)
 
     logger = instantiate(cfg.logger, out_dir=out_dir) if distributed.get_rank() == 0 else CompositeLogger([])
     agent = instantiate(cfg.algo, env=env, logger=logger, out_dir=out_dir, device=cfg.device)
@@ -111,7 +112,8 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
         if cfg.video or cfg.visualize or cfg.mode == Mode.play:
             from mimickit.render.playback import watch_policy
 
-            metrics.update(watch_policy(agent, out_dir, cfg.visualize, cfg.video, cfg.video_steps))
+            recorder = OmegaConf.to_container(cfg.recorder, resolve=True)
+            metrics.update(watch_policy(agent, out_dir, cfg.visualize, cfg.video, cfg.video_steps, recorder))
         return metrics
     finally:
         logger.close()

@@ -126,8 +126,8 @@ def test_bad_nested_and_added_keys_fail_validation(override, message):
 
 
 def test_recorder_settings_are_typed():
-    cfg = compose_cfg(["env=view_motion", "env.recorder.width=wide"])
-    with pytest.raises(ValueError, match="'env.recorder.width'"):
+    cfg = compose_cfg(["env=view_motion", "recorder.width=wide"])
+    with pytest.raises(ValueError, match="'recorder.width'"):
         validate(cfg)
 
 
@@ -142,11 +142,8 @@ def _group_options(group):
     return [path.stem for path in sorted((ROOT / "conf" / group).glob("*.yaml")) if not path.stem.startswith("_")]
 
 
-_OWNED_ELSEWHERE = pytest.mark.xfail(reason="ViewMotionEnv (mimickit/envs) and its VideoRecorder settings still keep "
-                                            "code defaults; the envs are refactored separately")
 TARGET_OPTIONS = [
-    pytest.param(group, option, id=f"{group}={option}",
-                 marks=[_OWNED_ELSEWHERE] if (group, option) == ("env", "view_motion") else [])
+    pytest.param(group, option, id=f"{group}={option}")
     for group in ("sim", "motion", "logger", "env", "algo") for option in _group_options(group)
 ]
 NOT_SETTINGS = RUNTIME_ARGS | {"device"}  # given by the composition root, not by the YAML
@@ -212,3 +209,10 @@ def test_every_setting_is_written_in_its_yaml_and_not_in_code(group, option):
     `KwargsOf` sections (the loggers' txt/tb/wandb) are held to the same rule."""
     values = OmegaConf.to_container(compose_cfg([f"{group}={option}"])[group], resolve=True)
     assert _unwritten_or_defaulted(values, values["_target_"], group) == []
+
+
+def test_recorder_settings_are_written_in_the_run_config_and_not_in_code():
+    from mimickit.render.video import RUNTIME_ARGS as RECORDER_RUNTIME_ARGS, VideoRecorder
+
+    values = OmegaConf.to_container(compose_cfg([]).recorder, resolve=True)
+    assert _unwritten_or_defaulted(values, VideoRecorder, "recorder", filled_in=RECORDER_RUNTIME_ARGS) == []

@@ -5,13 +5,9 @@ only forward kinematics; nothing is simulated, so the engine can run with `contr
 """
 from __future__ import annotations
 
-from typing import Annotated
-
 import torch
 
 from mimickit.anim.motion_lib import MotionLib
-from mimickit.config import KwargsOf
-from mimickit.render.video import VideoRecorder
 from mimickit.sim.engine import Engine
 
 
@@ -32,9 +28,9 @@ class ViewMotionEnv:
         self,
         engine: Engine,
         motion_lib: MotionLib,
-        time_offset: float = 0.0,
-        shown_envs: list[int] | None = None,
-        recorder: Annotated[dict, KwargsOf(VideoRecorder, filled_in=("engine", "env_ids"))] | None = None,
+        *,
+        time_offset: float,
+        shown_envs: list[int] | None,
     ):
         """
         Args:
@@ -42,11 +38,9 @@ class ViewMotionEnv:
             motion_lib: the clips to play.
             time_offset: seconds between the start times of envs that play the same clip.
             shown_envs: env ids drawn side by side by the video and the viewer; None shows all envs.
-            recorder: keyword arguments of `mimickit.render.video.VideoRecorder` (frame size, camera).
         """
         if motion_lib.num_dofs != engine.num_dofs:
             raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
-        self.recorder_settings = dict(recorder or {})
         self.engine = engine
         self.motion_lib = motion_lib
         self.num_envs = engine.num_envs

@@ -18,15 +18,15 @@ MOTION_VIDEO = "motion.mp4"
 POLICY_VIDEO = "policy.mp4"
 
 
-def play_motion(env, out_dir: str, visualize: bool, video: bool, num_steps: int) -> dict:
+def play_motion(env, out_dir: str, visualize: bool, video: bool, num_steps: int, recorder: dict) -> dict:
     """Play a `ViewMotionEnv`'s clips into `<out_dir>/motion.mp4` and/or the viewer."""
     env.reset()
     return run_playback(env.engine, env.step, Path(out_dir) / MOTION_VIDEO, visualize, video, num_steps,
-                        env_ids=env.shown_envs, recorder_settings=env.recorder_settings)
+                        env_ids=env.shown_envs, recorder=recorder)
 
 
 @torch.no_grad()
-def watch_policy(agent, out_dir: str, visualize: bool, video: bool, num_steps: int) -> dict:
+def watch_policy(agent, out_dir: str, visualize: bool, video: bool, num_steps: int, recorder: dict) -> dict:
     """Run the agent's deterministic policy on env 0 into `<out_dir>/policy.mp4` and/or the viewer; an env that
     tracks a reference (`env.reference_pose`) shows it as a see-through ghost."""
     env = agent.env
@@ -38,7 +38,7 @@ def watch_policy(agent, out_dir: str, visualize: bool, video: bool, num_steps: i
         obs = env.reset_done(done)
 
     return run_playback(env.engine, step, Path(out_dir) / POLICY_VIDEO, visualize, video, num_steps, env_ids=[0],
-                        ghost=getattr(env, "reference_pose", None))
+                        recorder=recorder, ghost=getattr(env, "reference_pose", None))
 
 
 def run_playback(
@@ -49,15 +49,15 @@ def run_playback(
     video: bool,
     num_steps: int,
     env_ids: list[int],
-    recorder_settings: dict | None = None,
+    recorder: dict,
     ghost: GhostPose | None = None,
 ) -> dict:
-    """Record the first `num_steps` steps (video) and/or show them in real time until the viewer window is closed
-    (visualize). Returns the numbers of steps and recorded frames."""
+    """Record the first `num_steps` steps (video, with the `recorder` settings of VideoRecorder) and/or show them
+    in real time until the viewer window is closed (visualize). Returns the numbers of steps and recorded frames."""
     if num_steps <= 0:
         raise ValueError(f"video_steps must be positive, got {num_steps}")
     viewer = launch_viewer(engine, env_ids, ghost=ghost) if visualize else None
-    recorder = VideoRecorder(engine, env_ids=env_ids, ghost=ghost, **(recorder_settings or {})) if video else None
+    recorder = VideoRecorder(engine, env_ids, ghost, **recorder) if video else None
     if viewer is None and recorder is None:
         log.warning("nothing to show: pass video=true (mp4, headless) or visualize=true (needs a display)")
         return {"steps": 0, "video_frames": 0}

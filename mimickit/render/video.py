@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 HEADLESS_GL_BACKENDS = ("egl", "osmesa")
 _DISABLED_GL = ("disable", "disabled", "off", "false", "0")
 CHARACTER_RGBA = (0.85, 0.5, 0.25, 1.0)
-GHOST_RGBA = (0.3, 0.6, 1.0, 0.35)  # the reference a policy tracks, drawn see-through beside the character
+GHOST_RGBA = (0.3, 0.6, 1.0, 0.35)
+RUNTIME_ARGS = ("engine", "env_ids", "ghost")  # given by the caller; the rest come from the run's `recorder:`  # the reference a policy tracks, drawn see-through beside the character
 FLOOR_RGBA = (0.62, 0.64, 0.68, 1.0)
 GRID_RGBA = (0.78, 0.8, 0.84, 1.0)
 SKY_TOP_RGB = (140, 173, 217)
@@ -205,7 +206,7 @@ def _styled_copy(model: mujoco.MjModel, character_rgba: tuple[float, ...]) -> mu
 class VideoRecorder:
     """Render envs of an engine with a camera that follows them, and stream the frames into an mp4.
 
-        recorder = VideoRecorder(engine)
+        recorder = VideoRecorder(engine, **cfg.recorder)
         recorder.start("episode.mp4")
         for _ in range(steps):
             ...step the env...
@@ -218,18 +219,20 @@ class VideoRecorder:
         self,
         engine,
         env_ids: list[int] | None = None,
-        width: int = 640,
-        height: int = 480,
-        fps: float | None = None,
-        distance: float = 4.0,
-        azimuth: float = 120.0,
-        elevation: float = -15.0,
-        lookat_height: float = 0.9,
-        spacing: float = 1.5,
-        grid: bool = True,
         ghost: GhostPose | None = None,
+        *,
+        width: int,
+        height: int,
+        fps: float | None,
+        distance: float,
+        azimuth: float,
+        elevation: float,
+        lookat_height: float,
+        spacing: float,
+        grid: bool,
     ):
-        """
+        """The settings after `ghost` are the run-level `recorder:` of conf/config.yaml.
+
         Args:
             engine: any engine with `mj_model`; its state is read, never written.
             env_ids: envs shown side by side (default: env 0).

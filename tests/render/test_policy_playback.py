@@ -13,6 +13,7 @@ import torch
 
 from mimickit.render.video import VideoRecorder
 from mimickit.sim.registry import build_engine
+from render_settings import recorder_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["experiment=deepmimic_humanoid_ppo", "motion=procedural_walk", "num_envs=2", "sim.nthread=1",
@@ -62,7 +63,7 @@ def test_ghost_is_drawn_where_the_reference_is(tmp_path):
     state = engine.root_pos().clone(), engine.root_rot().clone(), engine.dof_pos().clone()
     ghost = type("Pose", (), {"root_pos": state[0] + torch.tensor([0.0, 1.0, 0.0]), "root_rot": state[1],
                               "dof_pos": state[2]})
-    size = {"width": 160, "height": 120}
+    size = recorder_settings(width=160, height=120)
     with VideoRecorder(engine, **size) as alone, VideoRecorder(engine, ghost=lambda: ghost, **size) as with_ghost:
         difference = np.abs(alone.render().astype(int) - with_ghost.render().astype(int)).max(-1)
     assert (difference > 30).mean() > 0.005

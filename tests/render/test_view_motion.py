@@ -15,6 +15,7 @@ import torch
 from mimickit.anim.motion import LoopMode, Motion, load_motion
 from mimickit.anim.rotations import exp_map_to_quat, quat_from_axis_angle
 from mimickit.envs.view_motion_env import compute_playback_times
+from render_settings import recorder_settings
 from mimickit.sim.engine import CharState
 from mimickit.sim.mujoco_engine import MujocoEngine
 from mimickit.sim.registry import build_engine
@@ -23,7 +24,7 @@ from mimickit.render.video import VideoRecorder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUMANOID_XML = REPO_ROOT / "data" / "assets" / "humanoid" / "capsule_humanoid.xml"
-SMALL = {"width": 160, "height": 120}
+SMALL = recorder_settings(width=160, height=120)
 # A pixel "differs" past this many levels on some channel (well above h264 noise).
 PIXEL_TOLERANCE = 40
 
@@ -147,11 +148,11 @@ def test_recorder_writes_an_mp4_with_one_frame_per_capture(engine, tmp_path):
 
 def test_recorder_rejects_bad_input(engine):
     with pytest.raises(ValueError, match="even"):
-        VideoRecorder(engine, width=161, height=120)
+        VideoRecorder(engine, **{**SMALL, "width": 161})
     with pytest.raises(ValueError, match="env_ids"):
         VideoRecorder(engine, env_ids=[2], **SMALL)
     with pytest.raises(TypeError, match="mj_model"):
-        VideoRecorder(type("NoModel", (), {"num_envs": 1, "control_dt": 0.1})())
+        VideoRecorder(type("NoModel", (), {"num_envs": 1, "control_dt": 0.1})(), **SMALL)
     with VideoRecorder(engine, **SMALL) as recorder, pytest.raises(RuntimeError, match="start"):
         recorder.capture()
 
@@ -218,11 +219,11 @@ def test_played_roots_follow_the_clip(tmp_path):
 def test_play_mode_writes_a_video_of_the_clip(tmp_path):
     """`python -m mimickit.run env=view_motion ... video=true` writes an mp4 with one frame per step that shows
     the character (it differs from the same view with the character hidden under the floor)."""
-    steps, size = 30, {"width": 160, "height": 120}
+    steps, size = 30, SMALL
     cmd = [
         sys.executable, "-m", "mimickit.run", "env=view_motion", "motion=procedural_walk", "video=true",
         f"video_steps={steps}", f"hydra.run.dir={tmp_path}", "sim.nthread=1",
-        f"env.recorder.width={size['width']}", f"env.recorder.height={size['height']}",
+        f"recorder.width={size['width']}", f"recorder.height={size['height']}",
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
