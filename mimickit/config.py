@@ -89,7 +89,12 @@ def validate_run(cfg: DictConfig) -> None:
         if cfg[key] < minimum:
             raise ValueError(f"{key} must be >= {minimum}, got {cfg[key]}")
     _merge_checked(RobotConfig, OmegaConf.to_container(cfg.robot, resolve=True), "robot", "the robot")
-    from mimickit.render.video import RUNTIME_ARGS as RECORDER_RUNTIME_ARGS, VideoRecorder  # rendering: lazily
+
+
+def validate_recorder(cfg: DictConfig) -> None:
+    """The run-level `recorder:` against VideoRecorder's constructor. Only for runs that render: importing the
+    renderer sets up OpenGL, which training processes must not load (a spawned worker then aborts at exit)."""
+    from mimickit.render.video import RUNTIME_ARGS as RECORDER_RUNTIME_ARGS, VideoRecorder
 
     recorder = _merge_checked(_kwargs_schema(VideoRecorder, RECORDER_RUNTIME_ARGS),
                               OmegaConf.to_container(cfg.recorder, resolve=True), "recorder", "the video recorder")

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mimickit.config import Mode, register_configs, validate_run, validate_target
+from mimickit.config import Mode, register_configs, validate_recorder, validate_run, validate_target
 from mimickit.loggers.base import CompositeLogger
 from mimickit.utils import distributed
 from mimickit.resume import CONFIG_NAME, checkpoint_config, resolve_resume
@@ -43,6 +43,8 @@ def watches_a_policy(cfg: DictConfig) -> bool:
 def validate(cfg: DictConfig) -> None:
     """Check the run-level keys, and every `_target_` group against its constructor, before building anything."""
     validate_run(cfg)
+    if cfg.video or cfg.visualize or cfg.mode == Mode.play:
+        validate_recorder(cfg)
     if cfg.mode in (Mode.test, Mode.eval) and cfg.model_file is None:
         raise ValueError(f"mode={cfg.mode.value} needs model_file=<path to a checkpoint>")
     if cfg.model_file is not None and cfg.mode != Mode.train and not os.path.isfile(cfg.model_file):

@@ -216,3 +216,14 @@ def test_recorder_settings_are_written_in_the_run_config_and_not_in_code():
 
     values = OmegaConf.to_container(compose_cfg([]).recorder, resolve=True)
     assert _unwritten_or_defaulted(values, VideoRecorder, "recorder", filled_in=RECORDER_RUNTIME_ARGS) == []
+
+
+def test_training_runs_do_not_load_the_renderer():
+    """Importing the renderer sets up OpenGL; a spawned training worker that loaded it aborted at exit."""
+    script = ("import sys\nfrom mimickit.run import run_job, validate\n"
+              "sys.path.insert(0, 'tests')\nfrom test_config import compose_cfg\n"
+              "validate(compose_cfg(['experiment=deepmimic_humanoid_ppo']))\n"
+              "print('mimickit.render.video' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
