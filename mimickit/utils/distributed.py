@@ -167,6 +167,7 @@ def process_group(worker: Worker) -> Iterator[None]:
     )
     try:
         yield
+        dist.barrier()  # leave together: gloo aborts a worker whose peer tears the group down under it
     finally:
         dist.destroy_process_group()
 
