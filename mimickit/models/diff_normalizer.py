@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mimickit.models.normalizer import as_sample_rows
 from mimickit.utils import distributed
 
 
@@ -42,11 +43,9 @@ class DiffNormalizer(nn.Module):
 
     def record(self, x: torch.Tensor) -> None:
         """Accumulate a (..., *shape) batch of samples; ignored once frozen."""
-        if tuple(x.shape[x.dim() - len(self.shape):]) != self.shape:
-            raise ValueError(f"normalizer of shape {self.shape} got samples of shape {tuple(x.shape)}")
-        if self._frozen:
+        if self._frozen:  # nothing to record: skip the copy (this runs every rollout step)
             return
-        flat = x.detach().reshape(-1, *self.shape).to(torch.float64)
+        flat = as_sample_rows(x, self.shape)
         self.pending_count += flat.shape[0]
         self.pending_abs_sum += flat.abs().sum(dim=0)
 

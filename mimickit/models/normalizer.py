@@ -28,6 +28,13 @@ def compute_merged_moments(
     return count, mean, var
 
 
+def as_sample_rows(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """A (..., *shape) batch as (n, *shape) float64 rows (statistics accumulate over billions of samples)."""
+    if tuple(x.shape[x.dim() - len(shape):]) != shape:
+        raise ValueError(f"normalizer of shape {shape} got samples of shape {tuple(x.shape)}")
+    return x.detach().reshape(-1, *shape).to(torch.float64)
+
+
 class RunningNormalizer(nn.Module):
     """x -> clip((x - mean) / std, -clip, clip), with mean and std estimated from recorded samples.
 
@@ -69,11 +76,9 @@ class RunningNormalizer(nn.Module):
 
     def record(self, x: torch.Tensor) -> None:
         """Accumulate a (..., *shape) batch of samples; ignored once frozen."""
-        if tuple(x.shape[x.dim() - len(self.shape):]) != self.shape:
-            raise ValueError(f"normalizer of shape {self.shape} got samples of shape {tuple(x.shape)}")
-        if self._frozen:
+        if self._frozen:  # nothing to record: skip the copy (this runs every rollout step)
             return
-        flat = x.detach().reshape(-1, *self.shape).to(torch.float64)
+        flat = as_sample_rows(x, self.shape)
         self.pending_count += flat.shape[0]
         self.pending_sum += flat.sum(dim=0)
         self.pending_sq_sum += flat.square().sum(dim=0)
