@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import mujoco
-import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,6 @@ import os
 
 import mujoco
 import mujoco.batch
-import numpy as np
 import torch
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags

@@ -15,7 +15,6 @@ CLI: `python -m mimickit.tools.poselib_to_pkl CLIP.npy OUT.pkl [--loop clamp|wra
 from __future__ import annotations
 
 import argparse
-import pickle
 from pathlib import Path
 
 import numpy as np
