@@ -14,7 +14,7 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.anim.kinematics import KinematicCharacter
-from mimickit.envs.char_env import CharEnv
+from mimickit.envs.clip_env import ClipStartEnv
 from mimickit.envs.disc_obs import (
     DiscHistory,
     compute_disc_obs,
@@ -46,7 +46,7 @@ def character_on(motion_lib: MotionLib, device: torch.device) -> KinematicCharac
     return KinematicCharacter(character.mjcf_file, device=device)
 
 
-class AMPEnv(CharEnv[None]):
+class AMPEnv(ClipStartEnv[None]):
     """Free character with reference state initialisation and a discriminator-observation history.
 
     Contract for the agent: `disc_obs_dim`; `step` returns `info["disc_obs"]` (num_envs, disc_obs_dim) of the state
@@ -73,18 +73,14 @@ class AMPEnv(CharEnv[None]):
         global_obs: world-frame root rotation, velocities and body offsets in both observations (else heading
         frame); root_height_obs: include the root height; num_disc_obs_steps: control frames per disc window;
         rand_reset: start at a uniform random clip time (else at 0). The rest as `CharEnv`."""
-        super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
+        super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height, action_scale,
+                         enable_early_termination)
         check_same_character(engine, motion_lib)
-        self.motion_lib = motion_lib
         self.character = character_on(motion_lib, self.device)
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), dtype=torch.long, device=self.device)
         self.global_obs = global_obs
         self.root_height_obs = root_height_obs
         self.num_disc_obs_steps = num_disc_obs_steps
-        self.rand_reset = rand_reset
-
-        self.motion_ids = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
-        self.motion_time0 = torch.zeros(self.num_envs, device=self.device)
         self.disc_history = DiscHistory(self._sim_disc_frame(), num_disc_obs_steps)
 
     # ---- discriminator contract ----
@@ -118,14 +114,9 @@ class AMPEnv(CharEnv[None]):
         return engine_disc_frame(self.engine, self.character, self.key_body_ids)
 
     # ---- episode ----
-    def _reset_char_where(self, mask: torch.Tensor) -> None:
+    def _start_episodes_where(self, mask: torch.Tensor, motion_ids: torch.Tensor, times: torch.Tensor) -> None:
         """Reference state initialisation, and the history filled with the clip frames ending at the start time."""
-        motion_ids = self.motion_lib.sample_motions(self.num_envs)
-        times = self.motion_lib.sample_times(motion_ids) if self.rand_reset else torch.zeros_like(self.motion_time0)
-        self.motion_ids.copy_(torch.where(mask, motion_ids, self.motion_ids))
-        self.motion_time0.copy_(torch.where(mask, times, self.motion_time0))
-        ref = self.motion_lib.calc_motion_frame(self.motion_ids, self.motion_time0, with_bodies=False)
-        self.engine.set_state_where(mask, ref.char_state())
+        super()._start_episodes_where(mask, motion_ids, times)
         self.disc_history.fill_where(mask, self._demo_frames(self.motion_ids, self.motion_time0))
 
     def _post_physics_step(self) -> None:

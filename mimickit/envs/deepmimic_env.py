@@ -10,7 +10,7 @@ from mimickit.anim.motion_lib import MotionFrame, MotionLib
 from mimickit.config import KeysIn, KwargsOf
 from mimickit.envs import rewards
 from mimickit.envs.base_env import DoneFlags
-from mimickit.envs.char_env import CharEnv
+from mimickit.envs.clip_env import ClipStartEnv
 from mimickit.envs.observations import compute_phase_obs, compute_target_obs
 from mimickit.sim.engine import Engine
 
@@ -29,7 +29,7 @@ class TrackingStep(NamedTuple):
     tracking_error: torch.Tensor  # (N,) mean body position error, metres
 
 
-class DeepMimicEnv(CharEnv[TrackingStep]):
+class DeepMimicEnv(ClipStartEnv[TrackingStep]):
     def __init__(
         self,
         engine: Engine,
@@ -49,8 +49,8 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
     ):
         """reward: the imitation reward's table, `{term: {weight, scale}}` for terms of `rewards.IMITATION_TERMS`,
         summed in its order; a term of weight 0 or null is not computed. The rest as in conf/env/deepmimic.yaml."""
-        super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
-        self.motion_lib = motion_lib
+        super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height, action_scale,
+                         enable_early_termination)
         if motion_lib.num_dofs != engine.num_dofs:
             raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), device=self.device)
@@ -59,30 +59,12 @@ class DeepMimicEnv(CharEnv[TrackingStep]):
         self.pose_termination_dist = pose_termination_dist
         self.tar_obs_steps = torch.tensor(tar_obs_steps, dtype=torch.float32, device=self.device)
         self.enable_phase_obs = enable_phase_obs
-        self.rand_reset = rand_reset
         self.reward_table = rewards.reward_table(reward, rewards.IMITATION_TERMS)
         self.tracked_bodies = rewards.TrackedBodies(parents=self.parents, key_body_ids=self.key_body_ids)
-
-        # the state kept across steps (updated in place): each env's clip and its start time in it
-        self.motion_ids = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
-        self.motion_time0 = torch.zeros(self.num_envs, device=self.device)
 
     # ---- reference ----
     def _motion_time(self) -> torch.Tensor:
         return self.motion_time0 + self.episode_step.float() * self.dt
-
-    def _reset_char_where(self, mask: torch.Tensor) -> None:
-        """Reference state initialisation: start each episode at a random time of a random clip."""
-        motion_ids = self.motion_lib.sample_motions(self.num_envs)
-        times = self.motion_lib.sample_times(motion_ids) if self.rand_reset else torch.zeros_like(self.motion_time0)
-        self._start_episodes_where(mask, motion_ids, times)
-
-    def _start_episodes_where(self, mask: torch.Tensor, motion_ids: torch.Tensor, times: torch.Tensor) -> None:
-        """Put the envs where `mask` is true on their clip's reference at the given times, (num_envs,) each."""
-        self.motion_ids.copy_(torch.where(mask, motion_ids, self.motion_ids))
-        self.motion_time0.copy_(torch.where(mask, times, self.motion_time0))
-        ref = self.motion_lib.calc_motion_frame(self.motion_ids, self.motion_time0, with_bodies=False)
-        self.engine.set_state_where(mask, ref.char_state())
 
     def reset_to(
         self, motion_ids: torch.Tensor, times: torch.Tensor, mask: torch.Tensor | None = None
