@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 
 from mimickit.anim import rotations as rot
-from mimickit.envs.rewards import compute_joint_rot
+from mimickit.envs.rewards import compute_joint_rot, compute_tracking_error
 
 
 class FrameErrors(NamedTuple):
@@ -23,15 +23,10 @@ class FrameErrors(NamedTuple):
     root_drift: torch.Tensor  # m, horizontal distance between the roots
 
 
-def body_pos_err(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torch.Tensor:
-    """Mean over bodies of |p_b - p_b_ref|, (N, B, 3) -> (N,)."""
-    return (body_pos - ref_body_pos).norm(dim=-1).mean(-1)
-
-
 def root_relative_body_pos_err(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torch.Tensor:
     """MPJPE: mean over bodies of |(p_b - p_root) - (p_b_ref - p_root_ref)|, (N, B, 3) -> (N,); the root itself
     counts with error 0 (as in PHC/ProtoMotions' `mpjpe`)."""
-    return body_pos_err(body_pos - body_pos[:, :1], ref_body_pos - ref_body_pos[:, :1])
+    return compute_tracking_error(body_pos - body_pos[:, :1], ref_body_pos - ref_body_pos[:, :1])
 
 
 def joint_angle_err(body_rot: torch.Tensor, ref_body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
@@ -55,7 +50,7 @@ def compute_frame_errors(
 ) -> FrameErrors:
     """Every per-frame metric of one batch of frames."""
     return FrameErrors(
-        body_pos=body_pos_err(body_pos, ref_body_pos),
+        body_pos=compute_tracking_error(body_pos, ref_body_pos),  # the env's tracking error
         mpjpe=root_relative_body_pos_err(body_pos, ref_body_pos),
         joint_angle=joint_angle_err(body_rot, ref_body_rot, parents),
         root_drift=root_drift_xy(body_pos[:, 0], ref_body_pos[:, 0]),
