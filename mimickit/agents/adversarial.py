@@ -105,7 +105,7 @@ class AdversarialAgent(PPOAgent):
         negatives = torch.cat([batch.extras[NEGATIVE], self.replay.sample(len(batch.obs))[NEGATIVE]])
         loss, terms = compute_disc_objective(self.discriminator, self.positive_batch(batch),
                                              self.disc_normalizer.normalize(negatives), self.disc_grad_penalty,
-                                             self.disc_logit_reg)
+                                             self.disc_logit_reg, num_current=len(batch.obs))
         terms = {k.removeprefix("disc_"): v for k, v in terms.items()}
         return {**terms, "loss": loss}  # the objective's own "disc_loss" is its detached copy
 

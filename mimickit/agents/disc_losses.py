@@ -46,9 +46,9 @@ def compute_disc_reward(logits: torch.Tensor, scale: float, min_prob: float = 1e
 
 
 def compute_disc_accuracy(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
-    """Fraction of all samples on their side of the boundary (positives logit > 0, negatives logit < 0)."""
-    correct = (pos_logits > 0).sum() + (neg_logits < 0).sum()
-    return correct / (pos_logits.numel() + neg_logits.numel())
+    """Balanced accuracy: the mean of the positives' share with logit > 0 and the negatives' share with logit < 0,
+    so it is 0.5 for a discriminator that cannot tell them apart however many samples each side has."""
+    return 0.5 * ((pos_logits > 0).float().mean() + (neg_logits < 0).float().mean())
 
 
 def compute_disc_objective(
@@ -57,6 +57,7 @@ def compute_disc_objective(
     neg_inputs: torch.Tensor,
     grad_penalty_weight: float,
     logit_reg_weight: float,
+    num_current: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss one discriminator step minimises, and detached diagnostics for logging:
 
@@ -64,7 +65,9 @@ def compute_disc_objective(
 
     AMP: pos = normalised demo obs, neg = normalised agent obs (rollout and replay together).
     ADD: pos = zeros(1, dim), neg = normalised demo - agent (rollout and replay together).
-    Inputs are taken as constants (detached); weight decay belongs to the optimiser.
+    Inputs are taken as constants (detached); weight decay belongs to the optimiser. The accuracies are measured
+    against the first `num_current` negatives (the current policy's; None: all): replayed samples of older
+    policies are easier to reject and would hide a discriminator that the policy has caught up with.
     """
     pos = pos_inputs.detach().requires_grad_(True)
     neg = neg_inputs.detach().requires_grad_(True)
@@ -79,7 +82,9 @@ def compute_disc_objective(
         "disc_bce": bce,
         "disc_grad_penalty": grad_penalty,
         "disc_logit_reg": logit_reg,
-        "disc_accuracy": compute_disc_accuracy(pos_logits, neg_logits),
+        "disc_accuracy": compute_disc_accuracy(pos_logits, neg_logits[:num_current]),
+        "disc_demo_accuracy": (pos_logits > 0).float().mean(),
+        "disc_policy_accuracy": (neg_logits[:num_current] < 0).float().mean(),
         "disc_pos_logit": pos_logits.mean(),
         "disc_neg_logit": neg_logits.mean(),
     }

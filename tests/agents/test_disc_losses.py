@@ -80,10 +80,21 @@ def test_reward_equals_mimickit_formula_within_range_and_increasing():
     assert torch.isclose(compute_disc_reward(torch.zeros(1), scale), torch.tensor(math.log(2) * scale))
 
 
-def test_accuracy_counts_both_sides():
-    pos = torch.tensor([1.0, -1.0])  # one right
-    neg = torch.tensor([-2.0, -0.1, 0.0, 3.0])  # two right; a logit of exactly 0 counts as wrong
-    assert compute_disc_accuracy(pos, neg) == 0.5
+def test_accuracy_weighs_both_sides_equally():
+    pos = torch.tensor([1.0, -1.0, 2.0, 3.0])  # three of four right
+    neg = torch.tensor([-2.0, 0.0])  # one of two right; a logit of exactly 0 counts as wrong
+    assert compute_disc_accuracy(pos, neg) == 0.5 * (0.75 + 0.5)
+
+
+def test_accuracy_is_measured_on_the_current_policys_negatives():
+    disc = Discriminator(1, hidden_dims=[4], activation="relu", init_output_scale=1.0)
+    with torch.no_grad():
+        for param in disc.parameters():
+            param.zero_()
+        disc.net[-1].bias.fill_(-1.0)  # a constant logit of -1: every positive wrong, every negative right
+    _, diag = compute_disc_objective(disc, torch.zeros(3, 1), torch.zeros(8, 1), 0.0, 0.0, num_current=2)
+    assert diag["disc_demo_accuracy"] == 0.0 and diag["disc_policy_accuracy"] == 1.0
+    assert diag["disc_accuracy"] == 0.5
 
 
 def test_objective_combines_terms_with_mimickit_weights():
