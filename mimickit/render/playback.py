@@ -14,8 +14,8 @@ from mimickit.render.video import GhostPose, LiveViewer, VideoRecorder, launch_v
 
 log = logging.getLogger(__name__)
 
-MOTION_VIDEO = "motion.mp4"
-POLICY_VIDEO = "policy.mp4"
+MOTION_VIDEO = "motion"  # the recorder adds its format's suffix (recorder.file_format: mp4 or gif)
+POLICY_VIDEO = "policy"
 
 
 def play_motion(env, out_dir: str, visualize: bool, video: bool, num_steps: int, recorder: dict) -> dict:

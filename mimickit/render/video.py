@@ -203,11 +203,14 @@ def _styled_copy(model: mujoco.MjModel, character_rgba: tuple[float, ...]) -> mu
 
 
 # ---- offscreen recording ----
+VIDEO_FORMATS = ("mp4", "gif")  # mp4: H.264 through ffmpeg (imageio-ffmpeg); gif: Pillow, shows inline in Markdown
+
+
 class VideoRecorder:
-    """Render envs of an engine with a camera that follows them, and stream the frames into an mp4.
+    """Render envs of an engine with a camera that follows them, and stream the frames into a video file.
 
         recorder = VideoRecorder(engine, **cfg.recorder)
-        recorder.start("episode.mp4")
+        recorder.start("episode")                      # episode.mp4 (or .gif, from `file_format`)
         for _ in range(steps):
             ...step the env...
             recorder.capture()
@@ -230,6 +233,7 @@ class VideoRecorder:
         lookat_height: float,
         spacing: float,
         grid: bool,
+        file_format: str,
     ):
         """The settings after `ghost` are the run-level `recorder:` of conf/config.yaml.
 
@@ -243,7 +247,11 @@ class VideoRecorder:
             lookat_height: height of the camera target, which follows the shown roots over the ground.
             spacing: metres between characters shown side by side.
             grid: draw 1 m floor lines so that motion over the (plain) floor is visible.
+            file_format: one of VIDEO_FORMATS, the suffix `start` gives its path.
         """
+        if file_format not in VIDEO_FORMATS:
+            raise ValueError(f"recorder.file_format must be one of {VIDEO_FORMATS}, got {file_format!r}")
+        self.file_format = file_format
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise ValueError(f"width and height must be positive even numbers, got {width}x{height}")
         self.width, self.height = width, height
@@ -305,29 +313,32 @@ class VideoRecorder:
         self.render_seconds += time.perf_counter() - start
         return image
 
-    # ---- mp4 ----
-    def start(self, path: str | os.PathLike) -> None:
-        """Open an mp4 for the frames captured until `finish()`."""
+    # ---- video file ----
+    def start(self, path: str | os.PathLike) -> Path:
+        """Open `path` with the recorder's format as its suffix for the frames captured until `finish()`."""
         import imageio
 
         if self._writer is not None:
             raise RuntimeError(f"already recording into {self._path}; call finish() first")
-        self._path = Path(path)
+        self._path = Path(path).with_suffix(f".{self.file_format}")
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = imageio.get_writer(
-            self._path, fps=self.fps, codec="libx264", quality=7, macro_block_size=2, ffmpeg_log_level="error"
-        )
+        if self.file_format == "gif":
+            self._writer = imageio.get_writer(self._path, duration=1000.0 / self.fps, loop=0)
+        else:
+            self._writer = imageio.get_writer(self._path, fps=self.fps, codec="libx264", quality=7,
+                                              macro_block_size=2, ffmpeg_log_level="error")
         self.num_frames = 0
+        return self._path
 
     def capture(self) -> None:
-        """Render the engine's current state into the open mp4."""
+        """Render the engine's current state into the open video."""
         if self._writer is None:
             raise RuntimeError("capture() before start(path)")
         self._writer.append_data(self.render())
         self.num_frames += 1
 
     def finish(self) -> Path:
-        """Close the mp4; returns its path."""
+        """Close the video; returns its path."""
         if self._writer is None:
             raise RuntimeError("finish() before start(path)")
         self._writer.close()

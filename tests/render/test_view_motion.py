@@ -146,6 +146,20 @@ def test_recorder_writes_an_mp4_with_one_frame_per_capture(engine, tmp_path):
     reader.close()
 
 
+def test_recorder_writes_a_gif_when_asked(engine, tmp_path):
+    with VideoRecorder(engine, **{**SMALL, "file_format": "gif"}) as recorder:
+        path = recorder.start(tmp_path / "clip")
+        for k in range(5):
+            _pose(engine, torch.tensor([[0.1 * k, 0.0, 1.0]] * 2), dof_scale=0.05 * k)
+            recorder.capture()
+        assert recorder.finish() == path == tmp_path / "clip.gif"
+    frames = imageio.mimread(path)
+    assert len(frames) == 5 and frames[0].shape[:2] == (120, 160)
+    assert np.abs(frames[-1][..., :3].astype(int) - frames[0][..., :3].astype(int)).max() > PIXEL_TOLERANCE
+    with pytest.raises(ValueError, match="file_format"):
+        VideoRecorder(engine, **{**SMALL, "file_format": "avi"})
+
+
 def test_recorder_rejects_bad_input(engine):
     with pytest.raises(ValueError, match="even"):
         VideoRecorder(engine, **{**SMALL, "width": 161})
