@@ -5,6 +5,8 @@
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
 #   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run, then test its checkpoint (its run config)
+#   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
+#   bash scripts/gpu/train.sh pack                        # everything in $OUT but the gifs into one results.tgz
 #
 # Runs live in /tmp/gpu_runs/NAME (the device keeps them while it stays warm); the clips come from
 # data/motions/humanoid (git-ignored: carry it).
@@ -43,5 +45,16 @@ case "$1" in
       model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_test" "$@" 2>&1 | tail -5
     cp "$runs/${name}_test/metrics.json" "$out/${name}_test_metrics.json"
     cp "$runs/$name/log.txt" "$out/${name}_log.txt"
+    ;;
+  video)
+    name=$2; shift 2
+    MUJOCO_GL=egl timeout 240 python3 -m mimickit.run sim=mujoco device=cpu num_envs=1 mode=test test_episodes=1 \
+      video=true recorder.file_format=gif recorder.width=480 recorder.height=360 \
+      model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_video" "$@" 2>&1 | tail -3
+    cp "$runs/${name}_video/policy.gif" "$out/${name}.gif"
+    ;;
+  pack)
+    (cd "$out" && tar czf results.tgz --exclude='*.gif' --exclude=results.tgz . && find . -maxdepth 1 -type f \
+      ! -name '*.gif' ! -name results.tgz -delete)
     ;;
 esac
