@@ -318,6 +318,12 @@ class Agent(abc.ABC):
         """Per-step values for the storage's declared extra fields (e.g. info["disc_obs"]); none by default."""
         return {}
 
+    def model_input(self, obs: torch.Tensor, extras: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """What the actor and critic see for stored samples: raw observations (..., obs_dim) and the same samples'
+        storage extras (targets, critic and actor losses); the normalised observations. A method whose policy is
+        conditioned on more (ASE's latent) appends it here, and overrides `_act` to do the same while acting."""
+        return self.obs_normalizer.normalize(obs)
+
     def compute_rewards(self) -> dict[str, torch.Tensor]:
         """Runs after the rollout, before the returns: rewrite `self.storage.reward` (which holds the env's
         reward) with what the method trains on; return detached diagnostics."""
@@ -338,7 +344,7 @@ class Agent(abc.ABC):
         """{"loss": scalar to minimise, other keys: detached diagnostics}."""
 
     def compute_critic_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        values = self.model.value(self.obs_normalizer.normalize(batch.obs))
+        values = self.model.value(self.model_input(batch.obs, batch.extras))
         return {"loss": compute_value_loss(values, batch.target_return, batch.value, self.value_clip)}
 
     def actor_regularization(self, dist: DiagGaussian) -> dict[str, torch.Tensor]:
@@ -414,8 +420,8 @@ class Agent(abc.ABC):
     def _compute_targets(self) -> dict[str, torch.Tensor]:
         """Values, GAE advantages and TD(lambda) returns of the stored rollout."""
         s = self.storage
-        values = self.model.value(self.obs_normalizer.normalize(s.obs))
-        next_values = self.model.value(self.obs_normalizer.normalize(s.next_obs))
+        values = self.model.value(self.model_input(s.obs, s.extras))
+        next_values = self.model.value(self.model_input(s.next_obs, s.extras))
         next_values = compute_next_values(next_values, s.done)
         advantages = compute_gae(s.reward, values, next_values, s.done, self.discount, self.td_lambda)
         s.value.copy_(values)

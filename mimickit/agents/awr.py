@@ -62,7 +62,7 @@ class AWRAgent(Agent):
         }
 
     def compute_actor_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        dist = self.model.action_distribution(self.obs_normalizer.normalize(batch.obs))
+        dist = self.model.action_distribution(self.model_input(batch.obs, batch.extras))
         weights = compute_awr_weights(batch.advantage, self.temperature, self.weight_clip)
         awr_loss = compute_awr_actor_loss(dist.log_prob(batch.action), weights)
         reg = self.actor_regularization(dist)

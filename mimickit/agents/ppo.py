@@ -82,7 +82,7 @@ class PPOAgent(Agent):
         return {"actor/lr": lr}
 
     def compute_actor_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        dist = self.model.action_distribution(self.obs_normalizer.normalize(batch.obs))
+        dist = self.model.action_distribution(self.model_input(batch.obs, batch.extras))
         surrogate, diagnostics = compute_clipped_surrogate_loss(
             dist.log_prob(batch.action), batch.log_prob, batch.advantage, self.ppo_clip_ratio
         )
