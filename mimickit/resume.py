@@ -87,6 +87,8 @@ def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictC
         return cfg
     saved = OmegaConf.load(saved_path)
     merged = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
+    for group in chosen_groups(cfg, overrides):  # another option replaces the saved node whole (sim=mujoco)
+        OmegaConf.update(merged, group, OmegaConf.select(cfg, group), merge=False)
     for key in sorted({*HOW_TO_RUN_KEYS, *explicit_keys(cfg, overrides, defaults)}):
         if OmegaConf.select(cfg, key, default=_ABSENT) != _ABSENT:
             OmegaConf.update(merged, key, OmegaConf.select(cfg, key), merge=False)
@@ -107,6 +109,18 @@ def saved_config_path(model_file: str) -> str | None:
         if os.path.isfile(path):
             return path
     return None
+
+
+def chosen_groups(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
+    """Config groups the command line picks an option of (`sim=mujoco`, `motion=walk`): overrides whose value is a
+    name and whose key holds a node in `cfg`. Their saved node must go whole, or keys of the saved option that the
+    new one lacks (mjwarp's `nconmax` under sim=mujoco) would stay."""
+    groups = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if isinstance(override.value(), str) and isinstance(OmegaConf.select(cfg, key, default=None), DictConfig):
+            groups.append(key)
+    return groups
 
 
 def explicit_keys(cfg: DictConfig, overrides: Sequence[str], defaults: DictConfig) -> set[str]:

@@ -104,3 +104,19 @@ def test_test_mode_uses_the_checkpoints_run_config(first_run, tmp_path):
     assert "trained on data/motions/procedural/humanoid_procedural.pkl" in out.stdout + out.stderr
     cfg = saved(tmp_path / "other")
     assert cfg["num_envs"] == 2 and cfg["sim"]["num_envs"] == 2  # interpolations follow the command line
+
+
+def test_test_mode_on_another_engine_replaces_the_saved_engine_settings(first_run, tmp_path):
+    """A checkpoint trained with sim=mjwarp (GPU) is watched with sim=mujoco on a laptop: mjwarp's own keys
+    (nconmax, graph, ...) must not reach the CPU engine."""
+    run = copy_run(first_run, tmp_path)
+    cfg = saved(run)
+    cfg["sim"] = yaml.safe_load((ROOT / "conf/sim/mjwarp.yaml").read_text())
+    cfg["device"] = "cuda"
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = run_cli(tmp_path / "test", "mode=test", "test_episodes=1", "sim=mujoco", "device=cpu",
+                  f"model_file={run / 'model.pt'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    tested = saved(tmp_path / "test")
+    assert tested["sim"]["_target_"].endswith("MujocoEngine") and "nconmax" not in tested["sim"]
+    assert tested["sim"]["num_envs"] == 4 and tested["device"] == "cpu"
