@@ -1,4 +1,4 @@
-"""AMP and ADD end to end on the CPU engine: the discriminator learns to separate clip windows from the policy's,
+"""AMP and ADD end to end on the CPU engine (and the ASE preset, tested further in test_ase.py): the discriminator learns to separate clip windows from the policy's,
 the reward hook mixes its style reward with the env's, and each preset trains, logs, saves and loads in test mode."""
 import json
 import os
@@ -78,21 +78,29 @@ def run_cli(*args):
                           text=True, timeout=300)
 
 
-@pytest.mark.parametrize("experiment", ["amp_humanoid_locomotion", "add_humanoid_spinkick"])
+# what a preset adds to TINY (its own networks made small, test-mode keys), logs and saves beyond the discriminator's
+PRESET_TINY = {"ase_humanoid_pretrain": ["algo.encoder.hidden_dims=[64]"]}
+PRESET_TEST = {"ase_humanoid_pretrain": ["algo.fixed_latent_seed=1"]}
+PRESET_LOGS = {"ase_humanoid_pretrain": ("enc/loss", "enc/reward_mean", "actor/diversity_loss")}
+PRESET_STATE = {"ase_humanoid_pretrain": {"encoder", "optimizer/enc"}}
+
+
+@pytest.mark.parametrize("experiment", ["amp_humanoid_locomotion", "add_humanoid_spinkick", "ase_humanoid_pretrain"])
 def test_preset_trains_logs_saves_and_loads_in_test_mode(experiment, tmp_path):
     train_dir, test_dir = tmp_path / "train", tmp_path / "test"
-    out = run_cli(f"experiment={experiment}", *TINY, "max_iters=2", "algo.iters_per_output=1", "test_episodes=2",
+    tiny = [*TINY, *PRESET_TINY.get(experiment, [])]
+    out = run_cli(f"experiment={experiment}", *tiny, "max_iters=2", "algo.iters_per_output=1", "test_episodes=2",
                   "logger=tb", f"hydra.run.dir={train_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
     log = read_txt_log(str(train_dir / "log.txt"))
     for key in ("disc/accuracy", "disc/pos_logit", "disc/neg_logit", "disc/grad_penalty", "disc/reward_mean",
-                "disc/loss", "actor/loss", "critic/loss"):
+                "disc/loss", "actor/loss", "critic/loss", *PRESET_LOGS.get(experiment, ())):
         assert key in log and len(log[key]) == 2, key
     assert any(p.name.startswith("events.out.tfevents") for p in (train_dir / "tb").iterdir())
     state = torch.load(train_dir / "model.pt", weights_only=True)
-    assert {"discriminator", "disc_normalizer", "optimizer/disc"} <= set(state)
+    assert {"discriminator", "disc_normalizer", "optimizer/disc", *PRESET_STATE.get(experiment, ())} <= set(state)
 
-    out = run_cli(f"experiment={experiment}", *TINY, "mode=test", "test_episodes=4",
+    out = run_cli(f"experiment={experiment}", *tiny, *PRESET_TEST.get(experiment, []), "mode=test", "test_episodes=4",
                   f"model_file={train_dir / 'model.pt'}", f"hydra.run.dir={test_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
     metrics = json.loads((test_dir / "metrics.json").read_text())
