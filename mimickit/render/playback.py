@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from mimickit.render.video import GhostPose, LiveViewer, VideoRecorder, launch_viewer
+from mimickit.render.video import GhostPose, LiveViewer, MarkerSource, VideoRecorder, launch_viewer
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ def play_motion(env, out_dir: str, visualize: bool, video: bool, num_steps: int,
 @torch.no_grad()
 def watch_policy(agent, out_dir: str, visualize: bool, video: bool, num_steps: int, recorder: dict) -> dict:
     """Run the agent's deterministic policy on env 0 into `<out_dir>/policy.mp4` and/or the viewer; an env that
-    tracks a reference (`env.reference_pose`) shows it as a see-through ghost."""
+    tracks a reference (`env.reference_pose`) shows it as a see-through ghost, a task env (`env.task_markers`) its
+    targets."""
     env = agent.env
     obs = env.reset()
 
@@ -38,7 +39,8 @@ def watch_policy(agent, out_dir: str, visualize: bool, video: bool, num_steps: i
         obs = env.reset_done(done)
 
     return run_playback(env.engine, step, Path(out_dir) / POLICY_VIDEO, visualize, video, num_steps, env_ids=[0],
-                        recorder=recorder, ghost=getattr(env, "reference_pose", None))
+                        recorder=recorder, ghost=getattr(env, "reference_pose", None),
+                        markers=getattr(env, "task_markers", None))
 
 
 def run_playback(
@@ -51,13 +53,14 @@ def run_playback(
     env_ids: list[int],
     recorder: dict,
     ghost: GhostPose | None = None,
+    markers: MarkerSource | None = None,
 ) -> dict:
     """Record the first `num_steps` steps (video, with the `recorder` settings of VideoRecorder) and/or show them
     in real time until the viewer window is closed (visualize). Returns the numbers of steps and recorded frames."""
     if num_steps <= 0:
         raise ValueError(f"video_steps must be positive, got {num_steps}")
-    viewer = launch_viewer(engine, env_ids, ghost=ghost) if visualize else None
-    recorder = VideoRecorder(engine, env_ids, ghost, **recorder) if video else None
+    viewer = launch_viewer(engine, env_ids, ghost=ghost, markers=markers) if visualize else None
+    recorder = VideoRecorder(engine, env_ids, ghost, markers, **recorder) if video else None
     if viewer is None and recorder is None:
         log.warning("nothing to show: pass video=true (mp4, headless) or visualize=true (needs a display)")
         return {"steps": 0, "video_frames": 0}

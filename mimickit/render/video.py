@@ -32,7 +32,8 @@ HEADLESS_GL_BACKENDS = ("egl", "osmesa")
 _DISABLED_GL = ("disable", "disabled", "off", "false", "0")
 CHARACTER_RGBA = (0.85, 0.5, 0.25, 1.0)
 GHOST_RGBA = (0.3, 0.6, 1.0, 0.35)  # the reference a policy tracks, drawn see-through beside the character
-RUNTIME_ARGS = ("engine", "env_ids", "ghost")  # given by the caller; the rest come from the run's `recorder:`
+# given by the caller; the rest come from the run's `recorder:`
+RUNTIME_ARGS = ("engine", "env_ids", "ghost", "markers")
 FLOOR_RGBA = (0.62, 0.64, 0.68, 1.0)
 GRID_RGBA = (0.78, 0.8, 0.84, 1.0)
 SKY_TOP_RGB = (140, 173, 217)
@@ -129,6 +130,12 @@ def compute_lookat(root_pos: torch.Tensor, height: float) -> np.ndarray:
 # A ghost: () -> a pose of every env (root_pos (N, 3), root_rot (N, 4) xyzw, dof_pos (N, D) fields), e.g. the
 # reference a tracking env follows (`env.reference_pose`).
 GhostPose = Callable[[], Any]
+# Task markers: () -> a sequence of markers of every env, each with `shape` ("sphere", "arrow" or "line"), `start`
+# (N, 3), `end` (N, 3) or None for spheres, `size` (radius or arrow width in m, line width in px) and `rgba`, e.g. a
+# task env's target (`env.task_markers`, `mimickit.envs.task_common.Marker`).
+MarkerSource = Callable[[], Any]
+_MARKER_GEOMS = {"sphere": mujoco.mjtGeom.mjGEOM_SPHERE, "arrow": mujoco.mjtGeom.mjGEOM_ARROW,
+                 "line": mujoco.mjtGeom.mjGEOM_LINE}
 
 
 class _PosedCharacters:
@@ -136,7 +143,7 @@ class _PosedCharacters:
     optionally a see-through ghost of each from another pose source."""
 
     def __init__(self, engine, env_ids: list[int] | None, spacing: float, azimuth: float,
-                 ghost: GhostPose | None = None):
+                 ghost: GhostPose | None = None, markers: MarkerSource | None = None):
         model = getattr(engine, "mj_model", None)
         if not isinstance(model, mujoco.MjModel):
             raise TypeError(f"{type(engine).__name__} has no `mj_model` (the MjModel of one world) to render from")
@@ -153,6 +160,7 @@ class _PosedCharacters:
         self.ghost = ghost
         self.ghost_model = _styled_copy(model, GHOST_RGBA) if ghost is not None else None
         self.ghost_datas = [mujoco.MjData(self.ghost_model) for _ in env_ids] if ghost is not None else []
+        self.markers = markers
 
     @property
     def num_drawn(self) -> int:
@@ -183,6 +191,34 @@ class _PosedCharacters:
         for model, datas in ((self.model, self.datas[1:]), (self.ghost_model, self.ghost_datas)):
             for data in datas:
                 mujoco.mjv_addGeoms(model, data, option, perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)
+
+    def add_markers(self, scene: mujoco.MjvScene) -> None:
+        """Append the task markers of every shown env, moved by its side-by-side offset."""
+        if self.markers is None:
+            return
+        def shown(points: torch.Tensor) -> np.ndarray:
+            return (points[self.env_ids].detach().cpu().to(torch.float64) + self.offsets).numpy()
+
+        for marker in self.markers():
+            start = shown(marker.start)
+            end = shown(marker.end) if marker.end is not None else [None] * len(start)
+            for i in range(len(start)):
+                _add_marker(scene, marker.shape, start[i], end[i], marker.size, marker.rgba)
+
+
+def _add_marker(scene: mujoco.MjvScene, shape: str, start: np.ndarray, end: np.ndarray | None, size: float,
+                rgba: tuple[float, ...]) -> None:
+    if shape not in _MARKER_GEOMS:
+        raise ValueError(f"unknown marker shape {shape!r}; known: {sorted(_MARKER_GEOMS)}")
+    if scene.ngeom >= scene.maxgeom:
+        return
+    geom, kind = scene.geoms[scene.ngeom], _MARKER_GEOMS[shape]
+    if shape == "sphere":
+        mujoco.mjv_initGeom(geom, kind, np.full(3, size), start, np.eye(3).ravel(), np.asarray(rgba, np.float32))
+    else:
+        mujoco.mjv_initGeom(geom, kind, np.zeros(3), np.zeros(3), np.eye(3).ravel(), np.asarray(rgba, np.float32))
+        mujoco.mjv_connector(geom, kind, size, start, end)
+    scene.ngeom += 1
 
 
 def _styled_copy(model: mujoco.MjModel, character_rgba: tuple[float, ...]) -> mujoco.MjModel:
@@ -223,6 +259,7 @@ class VideoRecorder:
         engine,
         env_ids: list[int] | None = None,
         ghost: GhostPose | None = None,
+        markers: MarkerSource | None = None,
         *,
         width: int,
         height: int,
@@ -235,12 +272,13 @@ class VideoRecorder:
         grid: bool,
         file_format: str,
     ):
-        """The settings after `ghost` are the run-level `recorder:` of conf/config.yaml.
+        """The settings after `markers` are the run-level `recorder:` of conf/config.yaml.
 
         Args:
             engine: any engine with `mj_model`; its state is read, never written.
             env_ids: envs shown side by side (default: env 0).
             ghost: a second pose of every env drawn see-through over each shown character (a policy's reference).
+            markers: task markers of every env (a task env's target), drawn with each shown character.
             width, height: frame size in pixels; even numbers (the mp4's yuv420p needs them).
             fps: video frame rate; default one frame per control step, 1 / engine.control_dt.
             distance, azimuth, elevation: camera placement around its target (metres, degrees).
@@ -258,7 +296,7 @@ class VideoRecorder:
         self.fps = fps if fps is not None else 1.0 / engine.control_dt
         self.grid = grid
         self.lookat_height = lookat_height
-        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth, ghost)
+        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth, ghost, markers)
         model = self.characters.model
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
@@ -298,6 +336,7 @@ class VideoRecorder:
             mujoco.mjtCatBit.mjCAT_ALL, scene,
         )
         self.characters.add_others(scene, self._option, self._perturb)
+        self.characters.add_markers(scene)
         scene.flags[mujoco.mjtRndFlag.mjRND_FOG] = True
         _add_sun(scene)
         if self.grid:
@@ -423,10 +462,11 @@ class LiveViewer:
     The camera tracks the first shown character's root; the user can still orbit and zoom.
     """
 
-    def __init__(self, engine, env_ids: list[int] | None = None, spacing: float = 1.5, ghost: GhostPose | None = None):
+    def __init__(self, engine, env_ids: list[int] | None = None, spacing: float = 1.5, ghost: GhostPose | None = None,
+                 markers: MarkerSource | None = None):
         import mujoco.viewer
 
-        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth=90.0, ghost=ghost)
+        self.characters = _PosedCharacters(engine, env_ids, spacing, azimuth=90.0, ghost=ghost, markers=markers)
         self.characters.update()
         self.handle = mujoco.viewer.launch_passive(
             self.characters.model, self.characters.datas[0], show_left_ui=False, show_right_ui=False
@@ -444,6 +484,7 @@ class LiveViewer:
             scene = self.handle.user_scn
             scene.ngeom = 0
             self.characters.add_others(scene, self.handle.opt, mujoco.MjvPerturb())
+            self.characters.add_markers(scene)
         self.handle.sync()
 
     def close(self) -> None:
@@ -451,14 +492,14 @@ class LiveViewer:
 
 
 def launch_viewer(engine, env_ids: list[int] | None = None, spacing: float = 1.5,
-                  ghost: GhostPose | None = None) -> LiveViewer | None:
+                  ghost: GhostPose | None = None, markers: MarkerSource | None = None) -> LiveViewer | None:
     """Open the interactive viewer, or return None with a clear message when no window can be opened."""
     if not has_display():
         log.warning("visualize=true needs a display (DISPLAY/WAYLAND_DISPLAY unset): skipping the interactive viewer; "
                     "record an mp4 headless with video=true instead")
         return None
     try:
-        return LiveViewer(engine, env_ids, spacing, ghost)
+        return LiveViewer(engine, env_ids, spacing, ghost, markers)
     except Exception as err:  # no GLFW, no GL on the display, macOS without mjpython ...
         log.warning("cannot open MuJoCo's viewer (%s: %s); skipping it", type(err).__name__, err)
         return None

@@ -1,0 +1,43 @@
+"""The AMP task presets end to end on the CPU engine: each trains a few iterations, logs the task metrics the GPU
+acceptance reads, saves, and loads in test mode, recording a short video with the task markers."""
+import json
+
+import pytest
+import torch
+
+from mimickit.loggers import read_txt_log
+from test_adversarial import TINY, pytestmark, run_cli  # noqa: F401  (pytestmark: needs the converted clips)
+
+TASK_METRICS = {
+    "amp_humanoid_location": ("episode/tar_reached", "episode/tar_final_dist", "episode/tar_dist",
+                              "episode/reward_pos", "episode/reward_vel", "episode/reward_face"),
+    "amp_humanoid_steering": ("episode/speed_err", "episode/heading_err_deg", "episode/reward_vel",
+                              "episode/reward_face"),
+}
+UPRIGHT = ("episode/root_height", "episode/tilt_deg")
+
+
+@pytest.mark.parametrize("experiment", sorted(TASK_METRICS))
+def test_task_preset_trains_logs_saves_and_loads_in_test_mode(experiment, tmp_path):
+    train_dir, test_dir = tmp_path / "train", tmp_path / "test"
+    # short episodes, so that some end (and are logged) within two iterations of 16 steps
+    out = run_cli(f"experiment={experiment}", *TINY, "env.episode_length=0.5", "max_iters=2",
+                  "algo.iters_per_output=1", "test_episodes=2", f"hydra.run.dir={train_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = read_txt_log(str(train_dir / "log.txt"))
+    for key in (*TASK_METRICS[experiment], *UPRIGHT):
+        for prefix in ("train/", "test/"):
+            assert len(log.get(prefix + key, [])) == 2, (prefix + key, sorted(log))
+    assert {"disc/accuracy", "disc/reward_mean", "actor/loss"} <= set(log)
+    # the env reward (train/return) is the task reward alone, in [0, 1] per step
+    assert 0.0 < log["train/return"][-1] <= log["train/episode_length"][-1]
+    state = torch.load(train_dir / "model.pt", weights_only=True)
+    assert {"discriminator", "disc_normalizer", "optimizer/disc"} <= set(state)
+
+    out = run_cli(f"experiment={experiment}", *TINY, "mode=test", "test_episodes=4", "video=true", "video_steps=3",
+                  "recorder.width=64", "recorder.height=48", f"model_file={train_dir / 'model.pt'}",
+                  f"hydra.run.dir={test_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads((test_dir / "metrics.json").read_text())
+    assert metrics["episodes"] >= 4 and all(key in metrics for key in TASK_METRICS[experiment])
+    assert len(list(test_dir.glob("policy.*"))) == 1  # the video, its markers drawn (tests/render/test_task_markers.py)
