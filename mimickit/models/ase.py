@@ -42,7 +42,8 @@ class LatentActorCritic(ActorCritic):
 
     @staticmethod
     def policy_input(norm_obs: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """(..., obs_dim) normalised observations and (..., latent_dim) unit latents -> the actor's and critic's input."""
+        """(..., obs_dim) normalised observations and (..., latent_dim) unit latents -> the actor's and critic's
+        input."""
         return torch.cat([norm_obs, latents], dim=-1)
 
     def latent_action_distribution(self, norm_obs: torch.Tensor, latents: torch.Tensor) -> DiagGaussian:

@@ -1,5 +1,6 @@
-"""AMP and ADD end to end on the CPU engine (and the ASE preset, tested further in test_ase.py): the discriminator learns to separate clip windows from the policy's,
-the reward hook mixes its style reward with the env's, and each preset trains, logs, saves and loads in test mode."""
+"""AMP and ADD end to end on the CPU engine: the discriminator learns to separate clip windows from the policy's,
+the reward hook mixes its style reward with the env's, and each preset trains, logs, saves and loads in test mode
+(ASE's too; test_ase.py tests ASE further)."""
 import json
 import os
 import subprocess

@@ -1,4 +1,4 @@
-"""The AMP and ADD envs on the GPU engine with CUDA graphs (`sim.graph=true`) against the same envs launching every
+"""The AMP, ADD and ASE envs on the GPU engine with CUDA graphs (`sim.graph=true`) against the same envs launching every
 kernel (`sim.graph=false`): the discriminator history must be updated in place, without host syncs, so that the
 captured step and reset replay it correctly.
 
@@ -40,9 +40,10 @@ def _env(env: str, graph: bool, *overrides: str):
     return build_env(cfg)
 
 
-@pytest.mark.parametrize("env_name", ["amp", "add"])
-def test_graphed_disc_obs_match_eager_ones(env_name):
-    graphed, eager = _env(env_name, True, *SAME_RESETS), _env(env_name, False, *SAME_RESETS)
+# ASE: every reset in the default pose, so graphed and eager envs draw the same starts
+@pytest.mark.parametrize("env_name, overrides", [("amp", ()), ("add", ()), ("ase", ("env.default_reset_prob=1.0",))])
+def test_graphed_disc_obs_match_eager_ones(env_name, overrides):
+    graphed, eager = _env(env_name, True, *SAME_RESETS, *overrides), _env(env_name, False, *SAME_RESETS, *overrides)
     graphed.reset(), eager.reset()
     keys = ["disc_obs"] + (["disc_obs_demo"] if env_name == "add" else [])
     gen = torch.Generator(device=DEVICE).manual_seed(1)
