@@ -8,10 +8,11 @@ seconds. The policy sees the direction, the speed and the facing direction in it
 AMP's character observation); the env reward is MimicKit's steering reward, which the agent mixes with the style
 reward.
 
-Logged per episode (info "episode/*", as `train/episode/...` and `test/episode/...`): `speed_err`, the mean of
-|speed along the target direction - target speed| (m/s), and `heading_err_deg`, the mean angle between the
-character's facing and the target facing, both over the steps at least `metric_settle_time` seconds after a target
-change (over every step of an episode that has none); the reward terms; root height and tilt.
+Logged per episode (info "episode/*", as `train/episode/...` and `test/episode/...`), both over the steps at least
+`metric_settle_time` seconds after a target change (over every step of an episode that has none): `speed_err`, for
+each target |mean speed along its direction - target speed| (m/s; a mean over the target's steps, so the gait's
+speed oscillation within a stride does not count), weighted by its steps; `heading_err_deg`, the mean angle between
+the character's facing and the target facing. Also the reward terms, root height and tilt.
 """
 from __future__ import annotations
 
@@ -123,12 +124,14 @@ class TaskSteeringEnv(AMPEnv):
         self._root_pos_before.copy_(root_pos)
 
         time = self._episode_time()
-        speed_err = ((self.tar_dir * root_vel_xy).sum(-1) - self.tar_speed).abs()
+        speed = (self.tar_dir * root_vel_xy).sum(-1)
         heading_err = compute_angle_deg(compute_facing_xy(root_rot), self.face_dir)
-        self.errors.add(speed_err, heading_err, settled=self.clock.age(time) >= self.metric_settle_time)
-        self._new_targets_where(self.clock.due(time))
+        self.errors.add(speed, self.tar_speed, heading_err, settled=self.clock.age(time) >= self.metric_settle_time)
+        due = self.clock.due(time)
+        self.errors.end_targets_where(due, self.tar_speed)
+        self._new_targets_where(due)
 
-        speed_mean, heading_mean = self.errors.means()
+        speed_mean, heading_mean = self.errors.means(self.tar_speed)
         metrics = {
             "episode/speed_err": self._final["episode/speed_err"](speed_mean, self.episode_step),
             "episode/heading_err_deg": self._final["episode/heading_err_deg"](heading_mean, self.episode_step),
@@ -177,36 +180,53 @@ class TaskSteeringEnv(AMPEnv):
 
 
 class SteeringErrorLog:
-    """Per-env sums of the current episode's speed and heading errors, over the settled steps and over all steps.
-    Updated in place."""
+    """Per-env sums of the current episode's speed and heading errors, updated in place. Settled steps (long enough
+    after a target change) give the speed error of each target's mean speed, weighted by its settled steps, and the
+    mean heading error; every step gives the per-step means an episode without settled steps reports."""
 
     def __init__(self, num_envs: int, device: torch.device):
         zeros = lambda: torch.zeros(num_envs, device=device)  # noqa: E731
-        self.speed_settled, self.heading_settled, self.num_settled = zeros(), zeros(), zeros()
+        self.target_speed_sum, self.target_steps = zeros(), zeros()  # the current target's settled steps
+        self.speed_err_sum = zeros()  # settled steps x speed error of each earlier target
+        self.heading_settled, self.num_settled = zeros(), zeros()
         self.speed_all, self.heading_all, self.num_all = zeros(), zeros(), zeros()
 
     def reset_where(self, mask: torch.Tensor) -> None:
-        for sums in (self.speed_settled, self.heading_settled, self.num_settled, self.speed_all, self.heading_all,
-                     self.num_all):
+        for sums in (self.target_speed_sum, self.target_steps, self.speed_err_sum, self.heading_settled,
+                     self.num_settled, self.speed_all, self.heading_all, self.num_all):
             sums.masked_fill_(mask, 0.0)
 
-    def add(self, speed_err: torch.Tensor, heading_err: torch.Tensor, settled: torch.Tensor) -> None:
+    def add(self, speed: torch.Tensor, tar_speed: torch.Tensor, heading_err: torch.Tensor,
+            settled: torch.Tensor) -> None:
+        """One step: speed along the target direction, target speed, heading error (degrees), settled or not."""
         s = settled.to(torch.float32)
-        self.speed_settled += s * speed_err
+        self.target_speed_sum += s * speed
+        self.target_steps += s
         self.heading_settled += s * heading_err
         self.num_settled += s
-        self.speed_all += speed_err
+        self.speed_all += (speed - tar_speed).abs()
         self.heading_all += heading_err
         self.num_all += 1.0
 
-    def means(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N,) mean speed and heading errors over the settled steps (over all steps while there are none)."""
+    def end_targets_where(self, mask: torch.Tensor, tar_speed: torch.Tensor) -> None:
+        """The targets of the envs where `mask` is true change (`tar_speed`: theirs, before the change)."""
+        self.speed_err_sum += torch.where(mask, self._target_err_sum(tar_speed), torch.zeros_like(tar_speed))
+        self.target_speed_sum.masked_fill_(mask, 0.0)
+        self.target_steps.masked_fill_(mask, 0.0)
+
+    def means(self, tar_speed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N,) speed error (m/s) and mean heading error (degrees) so far, `tar_speed` the current target's."""
         has = self.num_settled > 0
-        speed = torch.where(has, self.speed_settled / self.num_settled.clamp_min(1.0),
+        settled = self.num_settled.clamp_min(1.0)
+        speed = torch.where(has, (self.speed_err_sum + self._target_err_sum(tar_speed)) / settled,
                             self.speed_all / self.num_all.clamp_min(1.0))
-        heading = torch.where(has, self.heading_settled / self.num_settled.clamp_min(1.0),
-                              self.heading_all / self.num_all.clamp_min(1.0))
+        heading = torch.where(has, self.heading_settled / settled, self.heading_all / self.num_all.clamp_min(1.0))
         return speed, heading
+
+    def _target_err_sum(self, tar_speed: torch.Tensor) -> torch.Tensor:
+        """Settled steps x |mean speed - target speed| of the current targets (0 without settled steps)."""
+        mean = self.target_speed_sum / self.target_steps.clamp_min(1.0)
+        return self.target_steps * (mean - tar_speed).abs()
 
 
 def compute_steering_obs(

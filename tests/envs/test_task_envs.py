@@ -284,38 +284,62 @@ def test_location_metrics_through_the_tracker():
 
 
 def test_steering_errors_count_after_the_settle_time():
-    """Moving along the target direction at 3 m/s for the first 0.1 s after the target change, then at 1.5 m/s
-    turned 30 degrees from the facing target: the logged errors are the settled ones, 0.5 m/s and 30 degrees."""
-    env = start("task_steering", "env.metric_settle_time=0.1", "env.tar_change_time_min=20",
-                "env.tar_change_time_max=20", num_envs=2)
-    env.tar_dir[:] = torch.tensor([1.0, 0.0])
-    env.face_dir[:] = torch.tensor([1.0, 0.0])
-    env.tar_speed[:] = 1.0
+    """Target 1 asks for 1 m/s: the character runs at 3 m/s for the first 2 steps (not counted), then at 1.5 m/s,
+    turned 30 degrees from the facing target. At step 12 target 2 asks for 2.5 m/s, which it then meets exactly.
+    Logged: speed error (10 x 0.5 + 10 x 0) / 20 settled steps = 0.25 m/s, heading error 30 degrees."""
+    env = start("task_steering", "env.metric_settle_time=0.09", "env.tar_change_time_min=20",
+                "env.tar_change_time_max=20", num_envs=2)  # settled from the 3rd step after a change
+
+    def set_target(speed):
+        env.tar_dir[:] = torch.tensor([1.0, 0.0])
+        env.face_dir[:] = torch.tensor([1.0, 0.0])
+        env.tar_speed[:] = speed
+
+    set_target(1.0)
     tracker = EpisodeTracker(2, env.device)
     xy = torch.zeros(2, 2)
     teleport(env, xy, torch.zeros(2))
     env._post_physics_step()
     env.episode_step.zero_()
-    settle_steps = round(0.1 / env.dt)
-    for k in range(1, 13):
-        speed, heading = (3.0, 0.0) if k < settle_steps else (1.5, math.radians(30.0) * torch.tensor([1.0, -1.0]))
+    settle_steps = 3
+    heading = math.radians(30.0) * torch.tensor([1.0, -1.0])
+    for k in range(1, 25):
+        speed = (3.0 if k < settle_steps else 1.5) if k <= 12 else 2.5
+        if k == 12:
+            env.clock.change_time[:] = 0.0
         xy = xy + torch.tensor([speed * env.dt, 0.0])
-        step = emulated_step(env, xy, heading * torch.ones(2))
-        done = torch.full((2,), DoneFlags.TIME.value if k == 12 else DoneFlags.NULL.value)
+        step = emulated_step(env, xy, heading)
+        if k == 12:
+            set_target(2.5)
+        done = torch.full((2,), DoneFlags.TIME.value if k == 24 else DoneFlags.NULL.value)
         tracker.update(torch.zeros(2), done, env._compute_info(step, {}))
     summary = tracker.summary()
-    torch.testing.assert_close(summary["episode/speed_err"], torch.tensor(0.5, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(summary["episode/speed_err"], torch.tensor(0.25, dtype=torch.float64), atol=1e-4,
+                               rtol=0)
     torch.testing.assert_close(summary["episode/heading_err_deg"], torch.tensor(30.0, dtype=torch.float64),
                                atol=1e-3, rtol=0)
 
 
-def test_steering_error_log_falls_back_to_all_steps_before_any_settled_one():
+def test_steering_error_log():
+    """The speed error is that of each target's mean speed (the stride's oscillation averages out), weighted by
+    settled steps; an episode without settled steps reports per-step means."""
     log = SteeringErrorLog(2, torch.device("cpu"))
-    log.add(torch.tensor([1.0, 1.0]), torch.tensor([10.0, 10.0]), settled=torch.tensor([False, True]))
-    log.add(torch.tensor([3.0, 3.0]), torch.tensor([30.0, 50.0]), settled=torch.tensor([False, False]))
-    speed, heading = log.means()
-    torch.testing.assert_close(speed, torch.tensor([2.0, 1.0]))
-    torch.testing.assert_close(heading, torch.tensor([20.0, 10.0]))
+    tar = torch.tensor([1.5, 1.5])
+    settled = torch.tensor([True, False])
+    for speed, heading in ((1.0, 10.0), (2.0, 30.0), (1.0, 10.0), (2.0, 30.0)):
+        log.add(torch.full((2,), speed), tar, torch.full((2,), heading), settled)
+    speed_err, heading_err = log.means(tar)
+    torch.testing.assert_close(speed_err, torch.tensor([0.0, 0.5]))
+    torch.testing.assert_close(heading_err, torch.tensor([20.0, 20.0]))
+    # env 0's target changes (4 settled steps, error 0); the next one, 3.0 m/s, is met at 2.0 for 2 steps
+    log.end_targets_where(torch.tensor([True, False]), tar)
+    tar = torch.tensor([3.0, 1.5])
+    for _ in range(2):
+        log.add(torch.full((2,), 2.0), tar, torch.zeros(2), settled)
+    speed_err, _ = log.means(tar)
+    torch.testing.assert_close(speed_err[0], torch.tensor((4 * 0.0 + 2 * 1.0) / 6))
+    log.reset_where(torch.tensor([True, True]))
+    torch.testing.assert_close(log.means(tar)[0], torch.zeros(2))
 
 
 def test_upright_metrics():
