@@ -5,7 +5,7 @@ task rewards read, the upright measures, markers for the renderer, and episode-l
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 
@@ -17,7 +17,7 @@ class Marker(NamedTuple):
 
     shape: str  # "sphere" (centre `start`, radius `size`), "arrow" (`start` to `end`, width `size` m) or "line" (px)
     start: torch.Tensor  # (num_envs, 3)
-    end: Optional[torch.Tensor]  # (num_envs, 3) for arrows and lines, None for spheres
+    end: torch.Tensor | None  # (num_envs, 3) for arrows and lines, None for spheres
     size: float
     rgba: tuple[float, float, float, float]
 

@@ -45,6 +45,7 @@ def test_task_markers_are_drawn(name):
 def test_unknown_marker_shape_is_refused():
     env = task_env("task_location")
     cube = Marker("cube", env.tar_pos, None, 0.1, (1.0, 0.0, 0.0, 1.0))
-    with VideoRecorder(env.engine, markers=lambda: [cube], **recorder_settings(width=64, height=48)) as recorder:
-        with pytest.raises(ValueError, match=r"unknown marker shape 'cube'; known: \['arrow', 'line', 'sphere'\]"):
-            recorder.render()
+    known = r"unknown marker shape 'cube'; known: \['arrow', 'line', 'sphere'\]"
+    with VideoRecorder(env.engine, markers=lambda: [cube], **recorder_settings(width=64, height=48)) as recorder, \
+            pytest.raises(ValueError, match=known):
+        recorder.render()
