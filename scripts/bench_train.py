@@ -66,8 +66,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The run and timing options of the training benchmarks (this one and bench_distributed.py)."""
     parser.add_argument("--experiment", default="deepmimic_humanoid_ppo")
     parser.add_argument("--motion", help="motion group option (default: the experiment's own clip or dataset)")
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed iterations first (the first run slow: allocations, the replay buffer filling)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. -- algo.steps_per_iter=16")
 
 
