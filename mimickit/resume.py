@@ -9,6 +9,8 @@ config a checkpoint is tested or played with.
 - `mode=test` / `play` / `eval` with `model_file` run with the config saved beside the checkpoint (its run directory's
   `config.yaml`), so the networks and observations fit it; keys set on the command line still win, and a clip
   other than the one trained on is allowed with a warning.
+- Saved configs are resolved; both cases put back the interpolations of the saved run's group options where the
+  saved value is what they resolved to (`restore_interpolations`), so `sim.num_envs` follows `num_envs` again.
 """
 from __future__ import annotations
 
@@ -17,11 +19,16 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from mimickit.config import RunConfig
 from mimickit.utils.checkpoint import run_checkpoints
+from mimickit.utils.paths import CONF_DIR
 
 CONFIG_NAME = "config.yaml"
 # keys (and subtrees) a resumed run may change: they do not change what is being trained
@@ -87,12 +94,17 @@ def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictC
         return cfg
     saved = OmegaConf.load(saved_path)
     merged = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
-    for group in chosen_groups(cfg, overrides):  # another option replaces the saved node whole (sim=mujoco)
+    groups = chosen_groups(cfg, overrides)
+    restore_interpolations(merged, saved, cfg, skip=groups)
+    for group in groups:  # another option replaces the saved node whole (sim=mujoco), interpolations included
         OmegaConf.update(merged, group, OmegaConf.select(cfg, group), merge=False)
+    overridden = [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides))]
+    interpolated = interpolated_keys(cfg)  # set by the command line only through what they point to: restored above
     for key in sorted({*HOW_TO_RUN_KEYS, *explicit_keys(cfg, overrides, defaults)}):
+        if any(_under(key, g) for g in groups) or (key in interpolated and not any(_under(key, o) for o in overridden)):
+            continue
         if OmegaConf.select(cfg, key, default=_ABSENT) != _ABSENT:
             OmegaConf.update(merged, key, OmegaConf.select(cfg, key), merge=False)
-    restore_interpolations(merged, cfg)
     fill_new_keys(merged, cfg)
     trained_on, tested_on = OmegaConf.select(saved, "motion.motion_file"), OmegaConf.select(merged, "motion.motion_file")
     if trained_on != tested_on:
@@ -139,9 +151,10 @@ def merge_into_saved(saved: DictConfig, cfg: DictConfig, keys: set[str]) -> tupl
     saved_leaves, leaves = flat_leaves(saved), flat_leaves(cfg)
     changed = sorted(k for k in keys if saved_leaves.get(k, _ABSENT) != leaves.get(k, _ABSENT))
     resumed = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
-    for key in {r for r in RESUMABLE_KEYS if any(_under(k, r) for k in changed)}:
+    restore_interpolations(resumed, saved, cfg)
+    interpolated = interpolated_keys(cfg)  # algo.test_episodes: follows test_episodes where the saved run's did
+    for key in {r for r in RESUMABLE_KEYS if any(_under(k, r) for k in changed)} - interpolated:
         OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), merge=False)
-    restore_interpolations(resumed, cfg)
     fill_new_keys(resumed, cfg)
     refused = [(k, saved_leaves.get(k, _ABSENT), leaves.get(k, _ABSENT)) for k in changed
                if not any(_under(k, r) for r in RESUMABLE_KEYS)]
@@ -156,13 +169,94 @@ def fill_new_keys(merged: DictConfig, cfg: DictConfig) -> None:
             OmegaConf.update(merged, str(key), OmegaConf.select(cfg, str(key)), merge=False)
 
 
-def restore_interpolations(merged: DictConfig, cfg: DictConfig) -> None:
-    """Put `cfg`'s interpolations (`sim.num_envs: ${num_envs}`) back into `merged`, a saved config whose values were
-    resolved when it was written, so that they follow the keys they point to after the merge."""
+def restore_interpolations(merged: DictConfig, saved: DictConfig, cfg: DictConfig, skip: Sequence[str] = ()) -> None:
+    """Put the saved run's interpolations (`sim.num_envs: ${num_envs}`) back into `merged`, the saved config (whose
+    values were resolved when it was written), so that they follow the keys they point to after the merge.
+
+    An interpolation goes back only where the saved value is what it resolves to in the saved config: a literal
+    of the saved run's own (AMP's `env.key_bodies` list, or a value set on its command line) stays. The
+    interpolations are those of the saved run's group options (`option_interpolations`), never those of another
+    option composed now (the default env=deepmimic's `key_bodies: ${robot.key_bodies}` for an AMP run tested
+    without `experiment=`). Groups in `skip` are left alone (the command line picks another option of them)."""
+    for key, expression in option_interpolations(saved, cfg).items():
+        if any(_under(key, group) for group in skip):
+            continue
+        value = _plain(OmegaConf.select(saved, key, default=_ABSENT))
+        if value != _ABSENT and value == _resolved_at(saved, key, expression):
+            OmegaConf.update(merged, key, expression, merge=False)
+
+
+def option_interpolations(saved: DictConfig, cfg: DictConfig) -> dict[str, str]:
+    """{leaf key: "${...}"} of the config the saved run was composed from, as far as its saved values tell.
+
+    The saved config.yaml is resolved and does not name the group options it came from, so an option is known by
+    the `_target_` of its group's node. Where `cfg` (composed now) has the saved node's `_target_` (the same
+    option, or another of the same class, like every motion=...), its interpolations are taken. Where it does not
+    (the saved env is AMPEnv, `cfg`'s the default DeepMimicEnv), the interpolations are those every option of the
+    group with the saved `_target_` has (conf/env/amp.yaml's), or none when no option has it."""
+    found: dict[str, str] = {}
+    replaced = set()
+    for group in (str(key) for key in cfg):
+        saved_node, node = OmegaConf.select(saved, group, default=None), OmegaConf.select(cfg, group, default=None)
+        if not (isinstance(saved_node, DictConfig) and isinstance(node, DictConfig) and (CONF_DIR / group).is_dir()):
+            continue
+        target = saved_node.get("_target_")
+        if target != node.get("_target_"):
+            replaced.add(group)
+            found.update(_interpolations_of_options(group, target))
     for key, value in flat_leaves(cfg, resolve=False).items():
-        is_interpolation = isinstance(value, str) and "${" in value
-        if is_interpolation and OmegaConf.select(merged, key, default=_ABSENT) != _ABSENT:
-            OmegaConf.update(merged, key, value, merge=False)
+        if _is_interpolation(value) and key.split(".")[0] not in replaced:
+            found[key] = value
+    return found
+
+
+def interpolated_keys(cfg: DictConfig) -> set[str]:
+    """Leaf keys whose value in `cfg` is an interpolation: it says what they point to, not what they are."""
+    return {key for key, value in flat_leaves(cfg, resolve=False).items() if _is_interpolation(value)}
+
+
+def _interpolations_of_options(group: str, target: str | None) -> dict[str, str]:
+    """The interpolations shared by every option of conf/<group>/ whose node builds `target`."""
+    if target is None:
+        return {}
+    shared: dict[str, str] | None = None
+    for path in sorted((CONF_DIR / group).glob("*.yaml")):
+        try:
+            node = OmegaConf.select(_compose(f"{group}/{path.stem}"), group, default=None)
+        except (HydraException, OmegaConfBaseException) as err:  # not an option that composes: not the saved one
+            log.debug("skipping %s/%s: %s", group, path.stem, err)
+            continue
+        if not isinstance(node, DictConfig) or node.get("_target_") != target:
+            continue
+        mine = {f"{group}.{k}": v for k, v in flat_leaves(node, resolve=False).items() if _is_interpolation(v)}
+        shared = mine if shared is None else {k: v for k, v in shared.items() if mine.get(k) == v}
+    return shared or {}
+
+
+def _compose(config_name: str) -> DictConfig:
+    """A config of conf/ (a group option: "env/amp"), within the running Hydra app or outside one."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=config_name)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=config_name)
+
+
+def _resolved_at(cfg: DictConfig, key: str, expression: str) -> Any:
+    """What `expression` resolves to when written at `key` of `cfg` (a copy), or _ABSENT if it does not resolve."""
+    probe = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    OmegaConf.update(probe, key, expression, merge=False)
+    try:
+        return _plain(OmegaConf.select(probe, key, default=_ABSENT, throw_on_resolution_failure=True))
+    except OmegaConfBaseException:
+        return _ABSENT
+
+
+def _plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _is_interpolation(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
 
 
 def flat_leaves(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:

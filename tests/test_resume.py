@@ -15,11 +15,12 @@ FAST = ["sim.nthread=1", "algo.steps_per_iter=4", "test_episodes=0", "algo.iters
         "algo.model.actor_hidden_dims=[32]", "algo.model.critic_hidden_dims=[32]"]
 
 
-def run_cli(run_dir, *overrides, env=None):
+def run_cli(run_dir, *overrides, env=None, fast=True):
+    """The CLI with `overrides` (after FAST's unless `fast` is False: a command as bare as a user's)."""
     base = {k: v for k, v in os.environ.items() if k != "SLURM_RESTART_COUNT"}  # not requeued unless asked
     env = {**base, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "mimickit.run", *FAST, *overrides, f"hydra.run.dir={run_dir}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "mimickit.run", *(FAST if fast else []), *overrides, f"hydra.run.dir={run_dir}"]
+    return subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def saved(run_dir):
@@ -120,3 +121,57 @@ def test_test_mode_on_another_engine_replaces_the_saved_engine_settings(first_ru
     tested = saved(tmp_path / "test")
     assert tested["sim"]["_target_"].endswith("MujocoEngine") and "nconmax" not in tested["sim"]
     assert tested["sim"]["num_envs"] == 4 and tested["device"] == "cpu"
+
+
+AMP_KEY_BODIES = ["head", "right_hand", "left_hand", "right_foot", "left_foot"]  # conf/env/amp.yaml's literal list
+
+
+@pytest.fixture(scope="module")
+def amp_run(tmp_path_factory):
+    """A finished 1-iteration AMP run (experiment=amp_humanoid_locomotion, 4 envs, 32-unit nets)."""
+    run_dir = tmp_path_factory.mktemp("amp")
+    out = run_cli(run_dir, "experiment=amp_humanoid_locomotion", "num_envs=4", "max_iters=1",
+                  "algo.discriminator.hidden_dims=[32]")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert saved(run_dir)["env"]["key_bodies"] == AMP_KEY_BODIES
+    return run_dir
+
+
+def test_an_amp_checkpoint_is_tested_without_repeating_experiment(amp_run, tmp_path):
+    """The default env (deepmimic) has `key_bodies: ${robot.key_bodies}` (4 bodies), AMP's env a literal list of 5:
+    a bare test command must keep the saved list (137 policy inputs instead of 140 would not load), keep the saved
+    AMP env and agent, and still restore the AMP options' own interpolations (sim.num_envs, algo.test_episodes)."""
+    out = run_cli(tmp_path / "test", "mode=test", "test_episodes=1", "num_envs=2",
+                  f"model_file={amp_run / 'model.pt'}", fast=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    tested, trained = saved(tmp_path / "test"), saved(amp_run)
+    assert tested["env"] == trained["env"] and tested["env"]["key_bodies"] == AMP_KEY_BODIES
+    assert tested["algo"]["_target_"].endswith("AMPAgent") and tested["algo"]["discriminator"]["hidden_dims"] == [32]
+    assert tested["num_envs"] == 2 and tested["sim"]["num_envs"] == 2  # interpolations of the saved options follow
+    assert tested["test_episodes"] == 1 and tested["algo"]["test_episodes"] == 1
+
+
+def test_an_amp_run_resumes_without_repeating_experiment(amp_run, tmp_path):
+    run_dir = copy_run(amp_run, tmp_path)
+    out = run_cli(run_dir, "resume=true", "max_iters=2", "test_episodes=1", fast=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    cfg = saved(run_dir)
+    assert cfg["env"]["key_bodies"] == AMP_KEY_BODIES and cfg["env"]["_target_"].endswith("AMPEnv")
+    assert cfg["max_iters"] == 2 and cfg["algo"]["test_episodes"] == 1
+    assert json.loads((run_dir / "metrics.json").read_text())["iteration"] == 2
+
+
+def test_a_saved_literal_that_differs_from_the_interpolation_stays(first_run, tmp_path):
+    """A run whose key_bodies were set on its command line (not `${robot.key_bodies}` any more) and whose
+    periodic tests were decoupled from test_episodes is tested with its own values, whatever the command line
+    changes of the keys those interpolations would point to."""
+    run = copy_run(first_run, tmp_path)
+    cfg = saved(run)
+    cfg["env"]["key_bodies"], cfg["algo"]["test_episodes"] = ["right_hand", "left_hand"], 5
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = run_cli(tmp_path / "test", "mode=test", "test_episodes=1", "robot.key_bodies=[right_foot,left_foot]",
+                  f"model_file={run / 'model.pt'}", fast=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    tested = saved(tmp_path / "test")
+    assert tested["env"]["key_bodies"] == ["right_hand", "left_hand"] and tested["algo"]["test_episodes"] == 5
+    assert tested["robot"]["key_bodies"] == ["right_foot", "left_foot"] and tested["test_episodes"] == 1
