@@ -56,6 +56,7 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
         self.max_episode_steps = int(round(episode_length / self.dt))
         self.enable_early_termination = enable_early_termination
         self.contact_height = contact_height
+        self.action_scale = action_scale
 
         contact_ids = engine.body_ids(contact_bodies)
         self.fall_body_mask = torch.ones(engine.num_bodies, dtype=torch.bool, device=self.device)
