@@ -35,12 +35,27 @@ class Mode(str, enum.Enum):
 
 
 @dataclass
+class JointGroupConfig:
+    """PD gains and motor of the joints whose names fully match one of the `joints` regular expressions."""
+
+    joints: list[str] = MISSING
+    kp: float = MISSING  # N m / rad
+    kd: float = MISSING  # N m s / rad
+    torque_limit: float = MISSING  # N m
+    armature: float = MISSING  # kg m^2, the motor's reflected inertia added to the joint
+
+
+@dataclass
 class RobotConfig:
     """A character: its MJCF and the bodies envs refer to by name."""
 
-    mjcf: str = MISSING
+    mjcf: str = MISSING  # a path, or package://PACKAGE/path for a file an installed package ships
     key_bodies: list[str] = MISSING  # end effectors tracked by rewards and observations
     contact_bodies: list[str] = MISSING  # bodies allowed to touch the ground
+    # per joint group (every DoF in exactly one): gains, torque limit and armature; null takes the MJCF's joint
+    # stiffness/damping as kp/kd (the Isaac Gym convention of MimicKit's humanoid). The default serves run configs
+    # saved before the key existed; conf/robot/*.yaml write it out.
+    pd_gains: Optional[dict[str, JointGroupConfig]] = None
 
 
 @dataclass
@@ -66,6 +81,7 @@ class RunConfig:
     robot: RobotConfig = MISSING
     motion: Any = MISSING
     env: Any = MISSING
+    randomization: Any = MISSING  # domain randomisation of the env (conf/randomization)
     algo: Any = MISSING
     logger: Any = MISSING
     eval: Any = MISSING  # settings of mode=eval (conf/eval)

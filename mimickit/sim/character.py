@@ -3,13 +3,17 @@
 Backend-neutral: the CPU engine (`mujoco.batch.Batch`) and the GPU engine (MuJoCo Warp) both start from
 `build_character`. The character file follows the Isaac Gym convention of MimicKit's humanoid: a free root joint,
 hinge DoFs whose `stiffness`/`damping` are the PD gains kp/kd (not passive springs), and torque limits in the joint
-`actuatorfrcrange` or in the motors' gear x ctrlrange. See `/work/shared/notes/physics.md` for why the model is
+`actuatorfrcrange` or in the motors' gear x ctrlrange. A robot whose file has plain motors (the Unitree G1) takes
+its gains, torque limits and armature from a per-joint-group table instead (`pd_gains`, from the robot's YAML).
+See `/work/shared/notes/physics.md` for why the model is
 built the way it is (position actuators, implicitfast, part of kd as passive damping, condim-3 floor, a sensor so
 that `cfrc_ext` is computed).
 """
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import mujoco
@@ -22,6 +26,8 @@ FLOOR_GEOM = "floor"
 CONTACT_SENSOR_SITE = "mimickit_cfrc_site"
 # Keeps the character's lowest point this far above the floor in the default (T-pose) state.
 DEFAULT_CLEARANCE = 0.01
+# Keys of one `pd_gains` group (mimickit.config.JointGroupConfig).
+JOINT_GROUP_KEYS = ("joints", "kp", "kd", "torque_limit", "armature")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +71,7 @@ def build_character(
     control_mode: ControlMode | str = ControlMode.POS,
     self_collision: bool = True,
     passive_damping_frac: float = 0.5,
+    pd_gains: Mapping[str, Mapping] | None = None,
 ) -> Character:
     """Load a character MJCF and build its simulation model.
 
@@ -77,6 +84,10 @@ def build_character(
     reaches the target. Passive damping stays implicit. Measured at 120 Hz, targets in free fall: with 0.1 of kd,
     95 % of characters had a joint stuck > 0.05 rad off after 0.8 s (also at 240/480 Hz); with 0.4-0.5, none.
     The price: passive damping is not clamped by the torque limit.
+
+    pd_gains: `{group: {joints: [regex, ...], kp, kd, torque_limit, armature}}` with every DoF in exactly one group
+    (names matched in full): these replace the file's stiffness/damping as kp/kd, its torque limits, and set the
+    joints' armature. The file's actuators (motors, say) are converted as above either way. None: the file's.
     """
     control_mode = ControlMode(control_mode)
     if sim_freq <= 0:
@@ -95,6 +106,14 @@ def build_character(
     dof_low = np.where(limited, source.jnt_range[dof_joint_ids, 0], -np.inf)
     dof_high = np.where(limited, source.jnt_range[dof_joint_ids, 1], np.inf)
     torque_limit = _read_torque_limits(source, dof_joint_ids)
+    if pd_gains is not None:
+        kp, kd, torque_limit, armature = compute_group_gains(dof_names, pd_gains)
+        for name, value in zip(dof_names, armature):
+            spec.joint(name).armature = float(value)
+    if control_mode == ControlMode.POS and np.any(kp <= 0):
+        missing = [name for name, k in zip(dof_names, kp) if k <= 0]
+        raise ValueError(f"{mjcf}: joints without a PD gain (kp <= 0): {missing}; the file's joint stiffness gives "
+                         "none, so give them in the robot's pd_gains (conf/robot/*.yaml)")
 
     passive_damping = kd * passive_damping_frac if control_mode == ControlMode.POS else np.zeros_like(kd)
     _set_joint_passives(spec, dof_names, passive_damping)
@@ -133,6 +152,38 @@ def build_character(
         actuator_dof_ids=actuator_dof_ids,
         default_qpos=compute_default_qpos(model),
     )
+
+
+def compute_group_gains(
+    dof_names: list[str], pd_gains: Mapping[str, Mapping]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-DoF kp, kd, torque limit and armature from a `pd_gains` table whose groups cover every DoF once."""
+    owner: dict[str, str] = {}
+    overlaps: dict[str, list[str]] = {}
+    for group, values in pd_gains.items():
+        missing = [k for k in JOINT_GROUP_KEYS if values.get(k) is None]
+        unknown = sorted(set(values) - set(JOINT_GROUP_KEYS))
+        if missing or unknown:
+            raise ValueError(f"pd_gains group {group!r}: missing {missing}, unknown {unknown}; a group has "
+                             f"{list(JOINT_GROUP_KEYS)}")
+        bad = [k for k in ("kp", "kd", "armature") if values[k] < 0] + ["torque_limit"] * (values["torque_limit"] <= 0)
+        if bad:
+            raise ValueError(f"pd_gains group {group!r}: {bad} must be positive (kp, kd, armature may be 0)")
+        patterns = [re.compile(p) for p in values["joints"]]
+        matched = [name for name in dof_names if any(p.fullmatch(name) for p in patterns)]
+        if not matched:
+            raise ValueError(f"pd_gains group {group!r}: {list(values['joints'])} match no joint of {dof_names}")
+        for name in matched:
+            if name in owner:
+                overlaps.setdefault(name, [owner[name]]).append(group)
+            owner.setdefault(name, group)
+    unmatched = [name for name in dof_names if name not in owner]
+    if unmatched or overlaps:
+        raise ValueError(f"pd_gains must put every joint in exactly one group; in none: {unmatched}; in several: "
+                         f"{overlaps}")
+    table = np.array([[float(pd_gains[owner[name]][k]) for k in ("kp", "kd", "torque_limit", "armature")]
+                      for name in dof_names])
+    return table[:, 0], table[:, 1], table[:, 2], table[:, 3]
 
 
 def compute_default_qpos(model: mujoco.MjModel, clearance: float = DEFAULT_CLEARANCE) -> np.ndarray:
@@ -238,9 +289,10 @@ def _add_floor(spec: mujoco.MjSpec) -> None:
 
 
 def _disable_self_collision(spec: mujoco.MjSpec) -> None:
-    """Body geoms collide with the floor (contype 1 meets its conaffinity 1) but not with each other."""
+    """Body geoms collide with the floor (contype 1 meets its conaffinity 1) but not with each other; visual-only
+    geoms (contype = conaffinity = 0, the G1's meshes) stay out of collisions."""
     for geom in spec.geoms:
-        if geom.name != FLOOR_GEOM:
+        if geom.name != FLOOR_GEOM and (geom.contype or geom.conaffinity):
             geom.contype = 1
             geom.conaffinity = 0
 

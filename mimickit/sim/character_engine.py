@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -42,6 +42,7 @@ class CharacterEngine(Engine):
         passive_damping_frac: float,
     ) -> None:
         if num_envs <= 0:
+        pd_gains: Mapping[str, Mapping] | None,
             raise ValueError(f"num_envs must be positive, got {num_envs}")
         if control_freq <= 0 or sim_freq % control_freq != 0:
             raise ValueError(f"control_freq ({control_freq}) must be positive and divide sim_freq ({sim_freq})")
@@ -60,6 +61,7 @@ class CharacterEngine(Engine):
             passive_damping_frac=passive_damping_frac,
         )
         self.mj_model = self.character.model
+            pd_gains=pd_gains,
         self.dof_names = list(self.character.dof_names)
         self.body_names = list(self.character.body_names)
         self._body_root_ids = torch.as_tensor(self.character.model.body_rootid[1:], device=self.device)

@@ -49,7 +49,8 @@ def compute_contact_capacity(model: mujoco.MjModel) -> tuple[int, int]:
     condim), one row per limited joint and up to 6 per equality. Measured on the humanoid: 48 / 192 never overflowed.
     """
     planes = np.flatnonzero((model.geom_type == mujoco.mjtGeom.mjGEOM_PLANE) & (model.geom_bodyid == 0))
-    body_geoms = np.flatnonzero(model.geom_bodyid > 0)
+    # visual-only geoms (contype = conaffinity = 0: the G1's meshes) never collide
+    body_geoms = np.flatnonzero((model.geom_bodyid > 0) & ((model.geom_contype | model.geom_conaffinity) != 0))
 
     def rows(condim: int) -> int:
         if condim == 1:
@@ -133,6 +134,7 @@ class MjwarpEngine(CharacterEngine):
         control_mode: str,
         self_collision: bool,
         passive_damping_frac: float,
+        pd_gains: dict[str, dict] | None,
         nconmax: int | None,
         njmax: int | None,
         graph: bool,
@@ -150,6 +152,8 @@ class MjwarpEngine(CharacterEngine):
             control_mode: "pos" (PD targets), "torque" or "none".
             self_collision: whether the character's bodies collide with each other.
             passive_damping_frac: share of kd applied as passive joint damping in "pos" mode (see `build_character`).
+            pd_gains: the robot's per-joint-group kp, kd, torque limit and armature (`build_character`); None takes
+                kp/kd from the file's joint stiffness/damping.
             nconmax: contacts allocated per world (pooled over all worlds); None derives it from the model.
             njmax: constraint rows allocated per world (a hard per-world cap); None derives it from the model.
             graph: replay `step()` as a captured CUDA graph (False, or a CPU device, launches every kernel from Python).
@@ -159,7 +163,8 @@ class MjwarpEngine(CharacterEngine):
         if torch.device(device).type not in ("cuda", "cpu"):
             raise ValueError(f"device must be a CUDA device (or 'cpu' for slow tests), got {device!r}")
         super().__init__(
-            mjcf, num_envs, device, sim_freq, control_freq, control_mode, self_collision, passive_damping_frac
+            mjcf, num_envs, device, sim_freq, control_freq, control_mode, self_collision, passive_damping_frac,
+            pd_gains,
         )
         default_nconmax, default_njmax = compute_contact_capacity(self.mj_model)
         self.nconmax = default_nconmax if nconmax is None else nconmax

@@ -43,6 +43,7 @@ class MujocoEngine(CharacterEngine):
         self_collision: bool,
         passive_damping_frac: float,
         nthread: int,
+        pd_gains: dict[str, dict] | None,
     ) -> None:
         """Every setting comes from conf/sim/mujoco.yaml, the one place its default is written (scripts and tests
         build from it with `mimickit.sim.registry.build_engine`).
@@ -58,9 +59,12 @@ class MujocoEngine(CharacterEngine):
             passive_damping_frac: share of kd applied as passive joint damping in "pos" mode; it keeps
                 torque-saturated servos from chattering (see `build_character`).
             nthread: Batch threads, the caller's included; 0 uses every CPU.
+            pd_gains: the robot's per-joint-group kp, kd, torque limit and armature (`build_character`); None takes
+                kp/kd from the file's joint stiffness/damping.
         """
         super().__init__(
-            mjcf, num_envs, device, sim_freq, control_freq, control_mode, self_collision, passive_damping_frac
+            mjcf, num_envs, device, sim_freq, control_freq, control_mode, self_collision, passive_damping_frac,
+            pd_gains,
         )
         self.num_unstable_resets = 0
 

@@ -27,13 +27,23 @@ def get_engine_class(name: str) -> type[Engine]:
     return getattr(importlib.import_module(module_name), class_name)
 
 
+DEFAULT_ROBOT = "humanoid"  # conf/robot/<this>.yaml gives the robot settings a script or test does not pass
+_RUN_KEYS = ("mjcf", "num_envs", "device")
+
+
 def engine_settings(name: str) -> dict[str, Any]:
-    """The settings conf/sim/<name>.yaml writes out, without those it takes from the run (mjcf, num_envs, device)."""
+    """The settings conf/sim/<name>.yaml writes out, without those it takes from the run (mjcf, num_envs, device);
+    the robot's other settings (pd_gains) are the default robot's: pass them for another robot."""
     if name not in ENGINES:
         raise KeyError(f"unknown engine {name!r}; known engines: {sorted(ENGINES)}")
     conf = OmegaConf.load(CONF_DIR / "sim" / f"{name}.yaml")
-    written = [k for k in conf if k != "_target_" and not OmegaConf.is_interpolation(conf, k)]
-    return OmegaConf.to_container(OmegaConf.masked_copy(conf, written))
+    robot = OmegaConf.load(CONF_DIR / "robot" / f"{DEFAULT_ROBOT}.yaml")
+    settings = OmegaConf.create({"robot": robot, "sim": conf})
+    raw = OmegaConf.to_container(conf, resolve=False)
+    keys = [k for k, v in raw.items() if k not in ("_target_", *_RUN_KEYS)
+            and (not OmegaConf.is_interpolation(conf, k) or str(v).startswith("${robot."))]
+    values = {k: OmegaConf.select(settings, f"sim.{k}") for k in keys}
+    return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in values.items()}
 
 
 def build_engine(name: str, **settings: Any) -> Engine:
