@@ -20,6 +20,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mimickit.config import Mode, register_configs, validate_recorder, validate_run, validate_target
+from mimickit.envs.char_env import CharEnv
 from mimickit.loggers.base import CompositeLogger
 from mimickit.utils import distributed
 from mimickit.resume import CONFIG_NAME, checkpoint_config, resolve_resume
@@ -50,7 +51,7 @@ def validate(cfg: DictConfig) -> None:
     if cfg.model_file is not None and cfg.mode != Mode.train and not os.path.isfile(cfg.model_file):
         raise FileNotFoundError(f"model_file not found: {cfg.model_file!r}")
     builds_agent = cfg.mode in (Mode.train, Mode.test, Mode.eval) or watches_a_policy(cfg)
-    groups = BUILT_GROUPS if builds_agent else ("sim", "motion", "env")
+    groups = (BUILT_GROUPS if builds_agent else ("sim", "motion", "env")) + ("randomization",)
     if cfg.mode == Mode.eval:
         validate_eval(cfg)
     for group in groups + (("eval",) if cfg.mode == Mode.eval else ()):
@@ -76,7 +77,15 @@ def configure_torch(cfg: DictConfig) -> None:
 def build_env(cfg: DictConfig):
     engine = instantiate(cfg.sim)
     motion_lib = instantiate(cfg.motion, device=engine.device)
-    return instantiate(cfg.env, engine=engine, motion_lib=motion_lib)
+    env = instantiate(cfg.env, engine=engine, motion_lib=motion_lib)
+    randomizer = instantiate(cfg.randomization, engine=engine)  # before any step: see Engine.set_physics_where
+    if randomizer.enabled:
+        if not isinstance(env, CharEnv):
+            raise ValueError(f"randomization: {type(env).__name__} is not a simulated character env; use "
+                             "randomization=none")
+        env.use_randomizer(randomizer)
+        log.info("domain randomisation: %s", randomizer.describe())
+    return env
 
 
 def run(cfg: DictConfig, out_dir: str) -> dict:

@@ -149,7 +149,7 @@ def _group_options(group):
 
 TARGET_OPTIONS = [
     pytest.param(group, option, id=f"{group}={option}")
-    for group in ("sim", "motion", "logger", "env", "algo") for option in _group_options(group)
+    for group in ("sim", "motion", "logger", "env", "algo", "randomization") for option in _group_options(group)
 ]
 NOT_SETTINGS = RUNTIME_ARGS | {"device"}  # given by the composition root, not by the YAML
 

@@ -8,6 +8,7 @@ import torch
 
 from mimickit.envs.base_env import BaseEnv, DoneFlags
 from mimickit.envs.observations import compute_char_obs
+from mimickit.envs.randomization import DomainRandomizer
 from mimickit.sim.engine import Engine, check_env_ids
 
 StepT = TypeVar("StepT")  # what one step's reward, termination and info read (a subclass's record, or None)
@@ -69,6 +70,7 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
 
         self.episode_step = torch.zeros(self.num_envs, dtype=torch.long, device=self.device)
         self._obs_dim: int | None = None
+        self.randomizer: DomainRandomizer | None = None  # domain randomisation, see `use_randomizer`
         # the per-step work, as the engine runs it fastest (one CUDA graph each on the GPU engine)
         self._graphed_step = engine.graphed(self._step)
         self._graphed_reset_done = engine.graphed(self._reset_done)
@@ -99,7 +101,7 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
             ids = check_env_ids(env_ids, self.num_envs, self.device)
             mask = torch.zeros_like(mask).index_fill_(0, ids, True)
         self._reset_where(mask)
-        return self._compute_obs()
+        return self._observe()
 
     def reset_done(self, done: torch.Tensor) -> torch.Tensor:
         return self._graphed_reset_done(done)
@@ -107,11 +109,20 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         return self._graphed_step(actions)
 
+    def use_randomizer(self, randomizer: DomainRandomizer) -> None:
+        """Randomise this env's physics, actions and observations (mimickit.envs.randomization) from the next reset
+        on; before the first step, as the composition root does."""
+        if randomizer.engine is not self.engine:
+            raise ValueError("the randomizer must be built on this env's engine")
+        self.randomizer = randomizer
+
     def actions_to_targets(self, actions: torch.Tensor) -> torch.Tensor:
         return torch.clamp(self._action_offset + self._action_scale * actions, self._dof_low, self._dof_high)
 
     # ---- the per-step work: fixed shapes, state updated in place, nothing that waits for the device ----
     def _step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        if self.randomizer is not None:
+            actions = self.randomizer.delay_actions(actions)
         self.engine.set_actions(self.actions_to_targets(actions))
         self.engine.step()
         self.episode_step += 1
@@ -120,16 +131,27 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
         reward, reward_terms = self._compute_reward(step)
         done = self._compute_done(step, unstable)
         reward = torch.where(unstable, torch.zeros_like(reward), reward)
-        return self._compute_obs(), reward, done, self._compute_info(step, reward_terms)
+        if self.randomizer is None:
+            return self._compute_obs(), reward, done, self._compute_info(step, reward_terms)
+        info = self._compute_info(step, reward_terms)  # of the state the step reached, before a push changes it
+        self.randomizer.push()
+        return self._observe(), reward, done, info
 
     def _reset_done(self, done: torch.Tensor) -> torch.Tensor:
         """Re-initialise the envs whose episode ended; observations of all envs (the others' are unchanged)."""
         self._reset_where(done != DoneFlags.NULL)
-        return self._compute_obs()
+        return self._observe()
 
     def _reset_where(self, mask: torch.Tensor) -> None:
         self.episode_step.masked_fill_(mask, 0)
+        if self.randomizer is not None:
+            self.randomizer.reset_where(mask)
         self._reset_char_where(mask)
+
+    def _observe(self) -> torch.Tensor:
+        """The policy's observation: `_compute_obs`, with the randomizer's noise."""
+        obs = self._compute_obs()
+        return obs if self.randomizer is None else self.randomizer.add_obs_noise(obs)
 
     # ---- shared pieces ----
     def _char_obs(self) -> torch.Tensor:

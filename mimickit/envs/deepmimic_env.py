@@ -82,8 +82,10 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
             mask = torch.ones(n, dtype=torch.bool, device=self.device)
         mask = mask.to(self.device, torch.bool)
         self.episode_step.masked_fill_(mask, 0)
+        if self.randomizer is not None:
+            self.randomizer.reset_where(mask)
         self._start_episodes_where(mask, motion_ids.to(self.device, torch.long), times.to(self.device, torch.float32))
-        return self._compute_obs()
+        return self._observe()
 
     def reference_pose(self) -> MotionFrame:
         """The reference every env tracks, at its current time (a viewer draws it as a ghost)."""

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Mapping
 
 import torch
 
 from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
 from mimickit.sim.character import Character, build_character, resolve_asset_path
-from mimickit.sim.engine import CharState, ControlMode, Engine
+from mimickit.sim.engine import CharState, ControlMode, Engine, PhysicsParams
+from mimickit.sim import physics_params
 from mimickit.sim.mujoco_log import route_mujoco_warnings
 
 
@@ -40,9 +42,9 @@ class CharacterEngine(Engine):
         control_mode: str,
         self_collision: bool,
         passive_damping_frac: float,
+        pd_gains: Mapping[str, Mapping] | None,
     ) -> None:
         if num_envs <= 0:
-        pd_gains: Mapping[str, Mapping] | None,
             raise ValueError(f"num_envs must be positive, got {num_envs}")
         if control_freq <= 0 or sim_freq % control_freq != 0:
             raise ValueError(f"control_freq ({control_freq}) must be positive and divide sim_freq ({sim_freq})")
@@ -59,9 +61,9 @@ class CharacterEngine(Engine):
             control_mode=self.control_mode,
             self_collision=self_collision,
             passive_damping_frac=passive_damping_frac,
+            pd_gains=pd_gains,
         )
         self.mj_model = self.character.model
-            pd_gains=pd_gains,
         self.dof_names = list(self.character.dof_names)
         self.body_names = list(self.character.body_names)
         self._body_root_ids = torch.as_tensor(self.character.model.body_rootid[1:], device=self.device)
@@ -136,3 +138,31 @@ class CharacterEngine(Engine):
     def contact_forces(self) -> torch.Tensor:
         """Force part of `cfrc_ext`, computed in the last physics substep (1 / sim_freq before the state)."""
         return self._field("cfrc_ext")[:, 1:, 3:6]
+
+    # ---- per-world physical parameters: what both backends compute alike (see mimickit.sim.physics_params) ----
+    @property
+    def _model_device(self) -> torch.device:
+        """Where the simulation's model arrays live."""
+        return self.device
+
+    @functools.cached_property
+    def _model_layout(self) -> physics_params.ModelLayout:
+        c = self.character
+        return physics_params.ModelLayout.of(self.mj_model, self.dof_names, c.actuator_dof_ids, self.control_mode,
+                                             self._model_device)
+
+    def _physics_fields(self, params: PhysicsParams) -> list[str]:
+        """The model fields `params` sets (checked against this character)."""
+        physics_params.check_params(params, self.num_envs, self.num_bodies, self.num_dofs, self.control_mode)
+        return physics_params.fields_of(params, self.control_mode)
+
+    @functools.cached_property
+    def _nominal_model_fields(self) -> dict[str, torch.Tensor]:
+        """The character file's values of every field `PhysicsParams` may set, float64 beside the model's arrays."""
+        names = sorted({f for fields in physics_params.FIELDS.values() for f in fields} | {"actuator_ctrlrange"})
+        return physics_params.nominal_fields(self.mj_model, names, self._model_device)
+
+    def _new_model_fields(self, params: PhysicsParams, current: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Float64 values of the fields in `current` (rows of worlds, beside the model's arrays) under `params` (the
+        same rows)."""
+        return physics_params.compute_model_fields(current, self._nominal_model_fields, params, self._model_layout)

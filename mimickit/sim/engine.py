@@ -53,6 +53,18 @@ class CharState(NamedTuple):
         return CharState(*(x[index] for x in self))
 
 
+class PhysicsParams(NamedTuple):
+    """Physical parameters of each world relative to the character file's, for `Engine.set_physics_where`
+    (domain randomisation). A field left None keeps the world's current values of what it sets."""
+
+    friction_scale: torch.Tensor | None = None  # (N,) x every geom's sliding friction (floor and bodies)
+    mass_scale: torch.Tensor | None = None  # (N, num_bodies) x each body's mass and rotational inertia
+    com_offset: torch.Tensor | None = None  # (N, num_bodies, 3) m added to each body's centre of mass (body frame)
+    kp_scale: torch.Tensor | None = None  # (N, num_dofs) x each DoF's PD stiffness (control mode "pos")
+    kd_scale: torch.Tensor | None = None  # (N, num_dofs) x each DoF's PD damping, servo and passive parts ("pos")
+    torque_limit_scale: torch.Tensor | None = None  # (N, num_dofs) x each DoF's torque limit (motor strength)
+
+
 class ControlMode(str, enum.Enum):
     """How `set_actions` is interpreted."""
 
@@ -179,6 +191,14 @@ class Engine(abc.ABC):
         waiting for the device (and inside a CUDA graph, see `graphed`)."""
         ids = self._check_mask(mask).nonzero().flatten()
         self.set_state(ids, state.rows(ids))
+
+    def set_physics_where(self, mask: torch.Tensor, params: PhysicsParams) -> None:
+        """Give the worlds where the (num_envs,) bool `mask` is true the physical parameters `params` ((num_envs, ...)
+        tensors whose other rows are ignored), each relative to the character file's values; they hold until the
+        next call that sets them. Fixed shapes, no waiting for the device (a GPU backend may run it in a CUDA graph).
+        The first call that sets a field makes it per world, which a GPU backend must do before capturing graphs:
+        make it before the first step (`mimickit.envs.randomization.DomainRandomizer` does at construction)."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-world physical parameters")
 
     @abc.abstractmethod
     def set_actions(self, actions: torch.Tensor) -> None:

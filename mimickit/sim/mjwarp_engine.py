@@ -25,7 +25,7 @@ import torch
 import warp as wp
 
 from mimickit.sim.character_engine import CharacterEngine
-from mimickit.sim.engine import CharState, ControlMode, check_env_ids
+from mimickit.sim.engine import CharState, ControlMode, PhysicsParams, check_env_ids
 
 # Overflows that drop contacts or constraint rows, i.e. silently wrong physics. Solver iteration limits are not here:
 # hitting them is normal under heavy contact and only costs accuracy.
@@ -194,6 +194,7 @@ class MjwarpEngine(CharacterEngine):
         self._torque_limits = torch.as_tensor(self.character.torque_limit, dtype=torch.float32, device=self.device)
         self._num_steps = 0
         self._outer_capture: GraphedCall | None = None  # the capture `graphed` is recording, if any
+        self._model_views: dict[str, torch.Tensor] = {}  # model fields made per world (set_physics_where)
 
         self._step_graph = self._refresh_graph = None
         self._advance()  # compiles every kernel (minutes for a new model, then cached in ~/.cache/warp)
@@ -240,6 +241,27 @@ class MjwarpEngine(CharacterEngine):
         if self.control_mode == ControlMode.NONE:
             return
         self._ctrl.copy_(self._ready(actions)[:, self._actuator_dof_ids])
+
+    def set_physics_where(self, mask: torch.Tensor, params: PhysicsParams) -> None:
+        """Per-world model fields: MuJoCo Warp reads each batched model array at row `world % rows`, so a field
+        copied to one row per world (at the first call that sets it, which captures the step graphs again) holds a
+        value per world; masked rows are then written in place, nothing waits for the device, and the call may run
+        inside a graph. Subtree masses follow mass changes; the constants MuJoCo derives from the inertias to scale
+        constraint softness (`body_invweight0`, `dof_invweight0`) keep the file's values, which the CPU engine
+        recomputes (MuJoCo Warp's set_const works on every world and the state at once)."""
+        names = self._physics_fields(params)
+        if not names:
+            return
+        rows = self._check_mask(mask)
+        new_fields = [name for name in names if name not in self._model_views]
+        if new_fields:
+            self._make_per_world(new_fields)
+        ready = PhysicsParams(*(None if x is None else self._ready(x) for x in params))
+        new = self._new_model_fields(ready, {name: self._model_views[name] for name in names})
+        for name in names:
+            view = self._model_views[name]
+            where = rows.view(-1, *([1] * (view.dim() - 1)))
+            view.copy_(torch.where(where, new[name].to(view.dtype), view))
 
     def step(self) -> None:
         self._launch(self._step_graph, self._advance)
@@ -290,6 +312,25 @@ class MjwarpEngine(CharacterEngine):
         model.opt.warn_overflow = 0  # `check_overflow` reports once, instead of a kernel printf per world and step
         data = mjw.put_data(self.mj_model, host_data, nworld=self.num_envs, nconmax=self.nconmax, njmax=self.njmax)
         return model, data
+
+    def _make_per_world(self, names: list[str]) -> None:
+        """Copy model fields to one row per world and capture the step graphs again (they hold array addresses)."""
+        if self._num_steps > 0 or self._outer_capture is not None:
+            raise RuntimeError(f"model fields {names} must become per world before the first step (graphs captured "
+                               "since hold the shared arrays): call set_physics_where before stepping")
+        with wp.ScopedDevice(self._wp_device):
+            for name in names:
+                shared = getattr(self._model, name)
+                if shared.ndim < 2 or shared.shape[0] not in (1, self.num_envs):
+                    raise RuntimeError(f"this MuJoCo Warp version does not batch model field {name!r} over worlds "
+                                       f"(shape {shared.shape})")
+                if shared.shape[0] == 1:
+                    per_world = np.repeat(shared.numpy(), self.num_envs, axis=0)
+                    setattr(self._model, name, wp.array(per_world, dtype=shared.dtype))
+                self._model_views[name] = wp.to_torch(getattr(self._model, name))
+        if self._step_graph is not None:
+            self._step_graph = self._refresh_graph = None
+            self._step_graph, self._refresh_graph = self._capture(self._advance), self._capture(self._refresh)
 
     def _advance(self) -> None:
         """One control step: the physics substeps, each behind the divergence guard, then the derived quantities.

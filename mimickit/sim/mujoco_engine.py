@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from mimickit.sim.character_engine import CharacterEngine
-from mimickit.sim.engine import CharState, ControlMode, check_env_ids
+from mimickit.sim.engine import CharState, ControlMode, PhysicsParams, check_env_ids
+from mimickit.sim.physics_params import INERTIAL
 
 _DIVERGENCE_WARNINGS = np.array([int(getattr(mujoco.mjtWarning, f"mjWARN_BAD{x}")) for x in ("QPOS", "QVEL", "QACC")])
 _WARNING_COUNT = 1  # column of MjData.warning holding the number of occurrences
@@ -42,8 +43,8 @@ class MujocoEngine(CharacterEngine):
         control_mode: str,
         self_collision: bool,
         passive_damping_frac: float,
-        nthread: int,
         pd_gains: dict[str, dict] | None,
+        nthread: int,
     ) -> None:
         """Every setting comes from conf/sim/mujoco.yaml, the one place its default is written (scripts and tests
         build from it with `mimickit.sim.registry.build_engine`).
@@ -58,9 +59,9 @@ class MujocoEngine(CharacterEngine):
             self_collision: whether the character's bodies collide with each other.
             passive_damping_frac: share of kd applied as passive joint damping in "pos" mode; it keeps
                 torque-saturated servos from chattering (see `build_character`).
-            nthread: Batch threads, the caller's included; 0 uses every CPU.
             pd_gains: the robot's per-joint-group kp, kd, torque limit and armature (`build_character`); None takes
                 kp/kd from the file's joint stiffness/damping.
+            nthread: Batch threads, the caller's included; 0 uses every CPU.
         """
         super().__init__(
             mjcf, num_envs, device, sim_freq, control_freq, control_mode, self_collision, passive_damping_frac,
@@ -99,6 +100,24 @@ class MujocoEngine(CharacterEngine):
         if self.control_mode == ControlMode.NONE:
             return
         self._ctrl_view.copy_(actions.detach()[:, self._actuator_dof_ids])
+
+    def set_physics_where(self, mask: torch.Tensor, params: PhysicsParams) -> None:
+        """Per-world model fields through `Batch.expand` (the first call of a field copies it for every world), the
+        rows of the masked worlds rewritten; after a mass or centre-of-mass change `Batch.set_const` recomputes
+        what MuJoCo derives from them (subtree masses, the inverse inertias that scale constraint softness), 36 us a
+        world. A world left at the file's values steps bit-identically to one of an unexpanded model."""
+        names = self._physics_fields(params)
+        ids = self._check_mask(mask).cpu().nonzero().flatten()
+        if not names or ids.numel() == 0:
+            return
+        arrays = {name: self._batch.expand(name) for name in names}
+        rows = PhysicsParams(*(None if x is None else x.detach().cpu()[ids] for x in params))
+        new = self._new_model_fields(rows, {name: torch.from_numpy(a[ids.numpy()]) for name, a in arrays.items()})
+        for name, array in arrays.items():
+            array[ids.numpy()] = new[name].numpy()
+        if any(getattr(params, name) is not None for name in INERTIAL):
+            self._batch.set_const(ids.numpy())
+        self._cache.clear()
 
     def step(self) -> None:
         # stage VEL makes positions, velocities and cvel describe the new state rather than the last substep's start.
@@ -140,6 +159,10 @@ class MujocoEngine(CharacterEngine):
     def _field(self, name: str) -> torch.Tensor:
         """A batch array as a float32 tensor on `device`: a copy, as MuJoCo's arrays are float64 and reused."""
         return self._cached(name, lambda: self._to_device(self._fields[name]))
+
+    @property
+    def _model_device(self) -> torch.device:
+        return torch.device("cpu")  # MuJoCo's arrays, whatever device the tensors in and out use
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
