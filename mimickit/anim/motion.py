@@ -23,6 +23,7 @@ ROOT_ROT_DIM = 3
 ROOT_DIM = ROOT_POS_DIM + ROOT_ROT_DIM
 REQUIRED_KEYS = ("loop_mode", "fps", "frames")
 CONVERTED_CLIPS_DIR = REPO_ROOT / "data" / "motions" / "humanoid"  # not in git: `make data` writes it
+RETARGETED_CLIPS_DIR = REPO_ROOT / "data" / "motions" / "g1"  # not in git: `make data-g1` writes it
 _REFUSAL = (
     "a motion clip must be a plain dict of lists/numbers "
     "(older MimicKit archives pickled Motion objects; re-save them with Motion.save)"
@@ -97,8 +98,12 @@ def load_motion(path: str | os.PathLike, frame_dim: int | None = None) -> Motion
 def motion_not_found(path: str | os.PathLike) -> FileNotFoundError:
     """The error for a missing clip: its path once and, for a converted clip (not in git), how to make it."""
     path = Path(path)
-    converted = any(CONVERTED_CLIPS_DIR in p.resolve().parents for p in (path, REPO_ROOT / path))
-    hint = "; run `make data` to fetch and convert the humanoid clips" if converted else ""
+    under = lambda folder: any(folder in p.resolve().parents for p in (path, REPO_ROOT / path))  # noqa: E731
+    hint = ""
+    if under(CONVERTED_CLIPS_DIR):
+        hint = "; run `make data` to fetch and convert the humanoid clips"
+    elif under(RETARGETED_CLIPS_DIR):
+        hint = "; run `make data-g1` to retarget the humanoid clips onto the G1"
     return FileNotFoundError(f"motion file not found: {path}{hint}")
 
 

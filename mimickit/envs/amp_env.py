@@ -14,7 +14,7 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.anim.kinematics import KinematicCharacter
-from mimickit.envs.clip_env import ClipStartEnv
+from mimickit.envs.clip_env import ClipStartEnv, check_same_character
 from mimickit.envs.disc_obs import (
     DiscHistory,
     compute_disc_obs,
@@ -26,16 +26,6 @@ from mimickit.sim.engine import Engine
 
 if TYPE_CHECKING:
     from mimickit.anim.motion_lib import MotionLib
-
-
-def check_same_character(engine: Engine, motion_lib: MotionLib) -> None:
-    """The clips' character must be the simulated one, body for body and DoF for DoF (indices are shared)."""
-    if list(motion_lib.body_names) != list(engine.body_names):
-        raise ValueError(f"motion clips' bodies {motion_lib.body_names} differ from the engine's {engine.body_names}")
-    if list(motion_lib.character.dof_names) != list(engine.dof_names):
-        raise ValueError(
-            f"motion clips' dofs {motion_lib.character.dof_names} differ from the engine's {engine.dof_names}"
-        )
 
 
 def character_on(motion_lib: MotionLib, device: torch.device) -> KinematicCharacter:
