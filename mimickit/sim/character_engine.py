@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 import torch
 
 from mimickit.anim.rotations import quat_from_wxyz, quat_normalize, quat_rotate, quat_rotate_inverse, quat_to_wxyz
+from mimickit.sim import physics_params
 from mimickit.sim.character import Character, build_character, resolve_asset_path
 from mimickit.sim.engine import CharState, ControlMode, Engine, PhysicsParams
-from mimickit.sim import physics_params
 from mimickit.sim.mujoco_log import route_mujoco_warnings
 
 

@@ -46,11 +46,20 @@ def _rollout(engine, steps: int = 12, seed: int = 0) -> torch.Tensor:
     return torch.stack(positions)
 
 
+def _assert_same(engine, a: torch.Tensor, b: torch.Tensor) -> None:
+    """Bit-identical on the CPU engine; MuJoCo Warp is compared to float32 rounding (its contact pool is shared by
+    all worlds, and run-to-run bit-identity is not promised)."""
+    if isinstance(engine, MujocoEngine):
+        assert torch.equal(a, b)
+    else:
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
 def test_the_files_values_step_bit_identically_to_a_plain_engine(make_engine):
     plain = _rollout(make_engine(num_envs=2))
     engine = make_engine(num_envs=2)
     engine.set_physics_where(_mask(engine, 0, 1), _params(engine))
-    assert torch.equal(_rollout(engine), plain)
+    _assert_same(engine, _rollout(engine), plain)
 
 
 @pytest.mark.parametrize("name", FIELDS)
@@ -60,7 +69,7 @@ def test_each_parameter_changes_the_masked_worlds_and_only_them(make_engine, nam
     engine.set_physics_where(_mask(engine, 0), _params(engine, **{name: CHANGED[name]}))
     moved = _rollout(engine)
     assert (moved[:, 0] - plain[:, 0]).abs().max() > 1e-3  # a different motion ...
-    assert torch.equal(moved[:, 1], plain[:, 1])  # ... of world 0 alone
+    _assert_same(engine, moved[:, 1], plain[:, 1])  # ... of world 0 alone
 
 
 def test_a_heavier_character_presses_harder_on_the_floor(make_engine):
