@@ -1,0 +1,28 @@
+"""A tiny DeepMimic policy trained through the CLI on the procedural clip, and its ONNX export: shared by the
+export and sim2sim tests (one training run per session)."""
+from pathlib import Path
+
+import pytest
+
+from deploy_helpers import run_module
+
+TINY = ["num_envs=4", "max_iters=2", "sim.nthread=1", "algo.steps_per_iter=8", "test_episodes=0",
+        "algo.iters_per_output=1", "algo.model.actor_hidden_dims=[32]", "algo.model.critic_hidden_dims=[32]"]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """model.pt of a 2-iteration run (32-unit nets, 4 envs) on the default procedural walk."""
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    out = run_module("mimickit.run", *TINY, f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_checkpoint, tmp_path_factory) -> tuple[Path, str]:
+    """The checkpoint exported through the CLI: (the .onnx path, the tool's stdout)."""
+    onnx_path = tmp_path_factory.mktemp("export") / "policy.onnx"
+    out = run_module("mimickit.tools.export_onnx", f"model_file={tiny_checkpoint}", f"output={onnx_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return onnx_path, out.stdout

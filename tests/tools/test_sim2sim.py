@@ -1,0 +1,141 @@
+"""sim2sim: the exported policy played in plain MuJoCo without torch, its observation rebuilt in numpy, gives the
+training env's observations, physics and tracking error.
+
+Layout errors show in the first observation; the reference (numpy motion library) is checked against MotionLib at
+many times; the rebuilt model steps bit-identically to the training engine's from the same state and targets. The closed loop then
+differs from test mode's only by float32 rounding (the observations' arithmetic, ONNX's matmuls, ~1e-7), which a
+falling character amplifies: test mode's episode length comes back exactly, its tracking error to TRACKING_TOL.
+"""
+import json
+import pickle
+import re
+import subprocess
+import sys
+
+import imageio
+import numpy as np
+import pytest
+import torch
+
+from deploy_helpers import ROOT, run_module
+from mimickit.anim.kinematics import KinematicCharacter
+from mimickit.anim.motion_lib import MotionLib
+from mimickit.deploy import metadata as md
+from mimickit.deploy.kinematics import Skeleton
+from mimickit.deploy.reference import Reference, load_clip
+from mimickit.tools.export_onnx import load_policy
+from mimickit.tools.sim2sim import Sim2Sim
+
+OBS_TOL = 1e-5
+# m. Perturbing the training env's own actions by 1e-7 (float32 rounding) moves this tiny policy's tracking error by
+# up to 4e-4 m (0.269143 -> 0.269515-0.269525), and sim2sim lands in that spread (docs/deployment.md).
+TRACKING_TOL = 1e-3
+CLIP = "data/motions/procedural/humanoid_procedural.pkl"
+MJCF = "data/assets/humanoid/capsule_humanoid.xml"
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_checkpoint):
+    """The checkpoint in the training env, episodes starting at the clip's start (as sim2sim's)."""
+    return load_policy(tiny_checkpoint, ["env.rand_reset=false"])
+
+
+@pytest.fixture(scope="module")
+def runner(exported):
+    return Sim2Sim(exported[0])
+
+
+def test_runs_without_torch(exported):
+    code = ("import runpy, sys; sys.argv = ['sim2sim', 'onnx=%s', 'steps=5'];"
+            "runpy.run_module('mimickit.tools.sim2sim', run_name='__main__');"
+            "assert 'torch' not in sys.modules, 'torch was imported'" % exported[0])
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert re.search(r"episode_length=\d+ tracking_error=[\d.]+ end=\w+", out.stdout), out.stdout
+
+
+@pytest.mark.parametrize("start_time", [0.0, 0.37, 1.05])
+def test_first_observation_matches_the_env(policy, runner, start_time):
+    env = policy.env
+    env_obs = env.reset_to(torch.zeros(1, dtype=torch.long), torch.full((1,), start_time))
+    np.testing.assert_allclose(runner.reset(start_time), env_obs[0].numpy(), rtol=0, atol=OBS_TOL)
+
+
+def test_observations_and_errors_match_along_an_episode(policy, runner):
+    """Both worlds driven by the env's policy's PD targets: observations, tracking errors and the episode's end."""
+    env, agent = policy.env, policy.agent
+    obs = env.reset()
+    runner.reset(0.0)
+    for step in range(200):
+        with torch.no_grad():
+            target = env.actions_to_targets(agent.policy_action(obs))
+        obs, _, done, info = env.step(agent.policy_action(obs))
+        error, end = runner.step(target[0].double().numpy())
+        np.testing.assert_allclose(runner.observe(), obs[0].numpy(), rtol=0, atol=OBS_TOL, err_msg=f"step {step}")
+        assert error == pytest.approx(float(info["episode/tracking_error"][0]), abs=OBS_TOL)
+        assert (end is not None) == bool(done[0] != 0), f"step {step}: sim2sim {end}, env {int(done[0])}"
+        if end is not None:
+            break
+    assert step > 5
+
+
+def test_model_steps_bit_identically_to_the_engine(policy, runner):
+    import mujoco
+
+    engine, sim = policy.env.engine, runner.sim
+    policy.env.reset()
+    mujoco.mj_resetData(sim.model, sim.data)
+    sim.data.qpos[:], sim.data.qvel[:] = engine._qpos[0], engine._qvel[0]
+    mujoco.mj_forward(sim.model, sim.data)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        target = policy.env.actions_to_targets(0.5 * torch.randn(1, engine.num_dofs, generator=generator))
+        engine.set_actions(target)
+        engine.step()
+        sim.step(target[0].double().numpy())
+    np.testing.assert_array_equal(sim.data.qpos, engine._qpos[0])
+    np.testing.assert_array_equal(sim.data.qvel, engine._qvel[0])
+
+
+def test_tracking_error_matches_test_mode(tiny_checkpoint, exported, tmp_path):
+    out = run_module("mimickit.run", "mode=test", f"model_file={tiny_checkpoint}", "num_envs=1", "test_episodes=1",
+                     "env.rand_reset=false", "sim.nthread=1", f"hydra.run.dir={tmp_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    test_mode = json.loads((tmp_path / "metrics.json").read_text())
+    out = run_module("mimickit.tools.sim2sim", f"onnx={exported[0]}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = re.search(r"episode_length=(\d+) tracking_error=([\d.]+)", out.stdout)
+    assert int(found[1]) == test_mode["episode_length"]
+    assert float(found[2]) == pytest.approx(test_mode["episode/tracking_error"], abs=TRACKING_TOL)
+
+
+def test_video(exported, tmp_path):
+    out = run_module("mimickit.tools.sim2sim", f"onnx={exported[0]}", "steps=4", f"video={tmp_path / 'run.mp4'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    frames = list(imageio.get_reader(tmp_path / "run.mp4"))
+    assert len(frames) == 5 and frames[0].shape == (480, 640, 3) and frames[0].std() > 10
+
+
+def test_a_character_other_than_the_policy_is_refused(exported, tmp_path):
+    meta = json.loads(md.metadata_path(exported[0]).read_text())
+    dofs = meta["character"]["dof_names"]
+    dofs[0], dofs[1] = dofs[1], dofs[0]
+    (tmp_path / "policy.onnx").write_bytes(exported[0].read_bytes())
+    (tmp_path / "policy.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="dof_names differ"):
+        Sim2Sim(tmp_path / "policy.onnx")
+
+
+@pytest.mark.parametrize("loop_mode", [1, 0])
+def test_reference_matches_the_motion_library(tmp_path, loop_mode):
+    clip = pickle.loads((ROOT / CLIP).read_bytes())
+    path = tmp_path / "clip.pkl"
+    path.write_bytes(pickle.dumps({**clip, "loop_mode": loop_mode}))
+    lib = MotionLib(str(path), KinematicCharacter(MJCF), min_fps=60.0)
+    ref = Reference(load_clip(path), Skeleton(str(ROOT / MJCF)), 60.0)
+    times = np.linspace(0.0, 2.3 * float(lib.motion_lengths[0]), 301, dtype=np.float32)  # past the end: wrap, clamp
+    expected = lib.calc_motion_frame(torch.zeros(len(times), dtype=torch.long), torch.from_numpy(times))
+    got = ref.frame_at(times)
+    for name in ("root_pos", "root_rot", "root_lin_vel", "root_ang_vel", "dof_pos", "dof_vel", "body_pos", "body_rot"):
+        np.testing.assert_allclose(getattr(got, name), getattr(expected, name).numpy(), rtol=0, atol=OBS_TOL,
+                                   err_msg=name)
