@@ -112,6 +112,9 @@ def test_low_level_weights_stay_bit_identical_and_out_of_the_checkpoint(tmp_path
     assert not any(id(p) in llc_params for phase in agent.phases for g in phase.optimizer.param_groups
                    for p in g["params"])
     agent.train(max_iters=2)
+    row = agent.logger.rows[-1]
+    for key in ("actor/loss", "critic/loss", "style/reward_mean", "style/reward_std", "hlc/action_norm"):
+        assert math.isfinite(row[key]), key
     after = agent.llc.state_dict()
     assert before.keys() == after.keys()
     changed = [k for k in before if not torch.equal(before[k], after[k])]
@@ -204,10 +207,11 @@ TASK_METRICS = {"ase_hlc_humanoid_location": ("episode/tar_reached", "episode/ta
 def test_preset_trains_logs_saves_and_loads_in_test_mode(experiment, tmp_path, llc_file):
     train_dir, test_dir = tmp_path / "train", tmp_path / "test"
     out = run_cli(f"experiment={experiment}", *HLC, f"algo.llc_model_file={llc_file}", "env.episode_length=0.2",
-                  "max_iters=2", "algo.iters_per_output=1", "test_episodes=2", f"hydra.run.dir={train_dir}")
+                  "max_iters=2", "algo.iters_per_output=1", "test_episodes=2", "logger.txt.columns=all",  # losses too
+                  f"hydra.run.dir={train_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
     log = read_txt_log(str(train_dir / "log.txt"))
-    for key in ("style/reward_mean", "hlc/action_norm", "actor/loss", "critic/loss", "train/return",
+    for key in ("style/reward_mean", "hlc/action_norm", "train/return", "train/episode_length",
                 *(p + k for k in TASK_METRICS[experiment] for p in ("train/", "test/"))):
         assert len(log.get(key, [])) == 2 and all(math.isfinite(v) for v in log[key]), (key, sorted(log))
     state = torch.load(train_dir / "model.pt", weights_only=True)
