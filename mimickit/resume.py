@@ -162,11 +162,33 @@ def merge_into_saved(saved: DictConfig, cfg: DictConfig, keys: set[str]) -> tupl
 
 
 def fill_new_keys(merged: DictConfig, cfg: DictConfig) -> None:
-    """Run-level keys that a config saved before they existed lacks (left missing by the schema, e.g. `eval`) take
-    `cfg`'s values: today's defaults, or the command line's."""
+    """Keys that a config saved before they existed lacks take `cfg`'s values (today's defaults, or the command
+    line's): run-level keys left missing by the schema (e.g. `eval`), and the keys of a node that builds the same
+    class in `merged` as in `cfg` (`logger.txt.columns` under RunLogger): every constructor keyword is written in
+    conf/, so a key of that class that the saved node lacks is one added since. Interpolations stay interpolations."""
     for key in merged:
         if OmegaConf.is_missing(merged, key) and OmegaConf.select(cfg, str(key), default=_ABSENT) != _ABSENT:
             OmegaConf.update(merged, str(key), OmegaConf.select(cfg, str(key)), merge=False)
+    present = flat_leaves(merged, resolve=False)
+    for key, value in flat_leaves(cfg, resolve=False).items():
+        parent = key.rpartition(".")[0]
+        if key in present or not parent or any(_under(key, p) for p in present):  # present, or below a leaf (tb: null)
+            continue
+        if isinstance(OmegaConf.select(merged, parent, default=None, throw_on_resolution_failure=False),
+                      DictConfig) and _same_class_at(merged, cfg, parent):
+            OmegaConf.update(merged, key, value, merge=False)
+
+
+def _same_class_at(merged: DictConfig, cfg: DictConfig, key: str) -> bool:
+    """Whether the nearest node at or above `key` with a `_target_` (in either config) has the same one in both."""
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        node = ".".join(parts[:end])
+        targets = [OmegaConf.select(c, f"{node}._target_", default=None, throw_on_resolution_failure=False)
+                   for c in (merged, cfg)]
+        if any(t is not None for t in targets):
+            return targets[0] == targets[1]
+    return True
 
 
 def restore_interpolations(merged: DictConfig, saved: DictConfig, cfg: DictConfig, skip: Sequence[str] = ()) -> None:

@@ -26,7 +26,9 @@ def plot_logs(
     for path, log in zip(log_files, logs):
         missing = [c for c in [x, *ys] if c not in log]
         if missing:
-            raise KeyError(f"{path}: no columns {missing}; it has {sorted(log)}")
+            raise KeyError(f"{path}: no columns {missing}; it has {sorted(log)}. log.txt holds the short column set "
+                           "of conf/logger/txt.yaml: train with logger.txt.columns=all for every metric (TensorBoard, "
+                           "logger=tb, has every one too)")
     fig, axes = plt.subplots(len(ys), 1, figsize=(7, 3 * len(ys)), sharex=True, squeeze=False)
     for ax, y in zip(axes[:, 0], ys):
         for i, (path, log) in enumerate(zip(log_files, logs)):

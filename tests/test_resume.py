@@ -175,3 +175,18 @@ def test_a_saved_literal_that_differs_from_the_interpolation_stays(first_run, tm
     tested = saved(tmp_path / "test")
     assert tested["env"]["key_bodies"] == ["right_hand", "left_hand"] and tested["algo"]["test_episodes"] == 5
     assert tested["robot"]["key_bodies"] == ["right_foot", "left_foot"] and tested["test_episodes"] == 1
+
+
+def test_a_run_saved_before_a_logger_setting_existed_resumes_and_tests(first_run, tmp_path):
+    """A config.yaml written before logger.txt.columns (and short_columns) existed: resume and test mode give the
+    RunLogger node today's values for the keys it lacks, and keep the ones it has (column_width)."""
+    run = copy_run(first_run, tmp_path)
+    cfg = saved(run)
+    cfg["logger"]["txt"] = {"filename": "log.txt", "column_width": 24, "step_key": "samples"}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = run_cli(tmp_path / "test", "mode=test", "test_episodes=1", f"model_file={run / 'model.pt'}", fast=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = run_cli(run, "resume=true", "max_iters=3", fast=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    txt = saved(run)["logger"]["txt"]
+    assert txt["columns"] == "short" and "train/return" in txt["short_columns"] and txt["column_width"] == 24

@@ -1,9 +1,16 @@
-"""A MimicKit-style `log.txt`: one header line of column names, then one whitespace-separated row per record."""
+"""A MimicKit-style `log.txt`: one header line of column names, then one whitespace-separated row per record.
+
+A person reads it, so by default it holds a short set of the record's columns (`short_columns` in
+conf/logger/txt.yaml: progress, return, episode length, the env's per-episode metrics, the discriminator's accuracy
+and reward); `columns: all` writes every one. TensorBoard, W&B and metrics.json get every metric regardless.
+"""
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
+from typing import Literal
 
 import numpy as np
 
@@ -19,19 +26,43 @@ def _format_value(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.8g}"
 
 
+def select_columns(keys: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The `keys` that `patterns` pick, in the patterns' order (a glob's matches in the order of `keys`).
+
+    A pattern is a name or an fnmatch glob (`train/episode/*`; `*` also matches across `/`); one starting with
+    `!` drops what it matches from the keys picked so far (`!train/episode/reward_*`)."""
+    chosen: list[str] = []
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            chosen = [key for key in chosen if not fnmatchcase(key, pattern[1:])]
+        else:
+            chosen += [key for key in keys if fnmatchcase(key, pattern) and key not in chosen]
+    return chosen
+
+
 class TxtLogger(Logger):
-    """Columns are fixed by the first record; a later record may omit keys (written as nan) but not add any.
+    """Columns are fixed by the first record; a later record may omit keys (written as nan) but not add any of the
+    chosen ones. Keys the column choice leaves out are not written.
 
     A run resumed into the same directory keeps the rows of an existing log whose `step_key` value is below the
     first new step, so the log reads like that of an uninterrupted run. The resumed run may log other columns
-    (e.g. no test/* ones with test_episodes=0): the header is then the old columns followed by the new ones, and
-    a row's missing cells read nan. An existing file without such rows is overwritten.
+    (e.g. no test/* ones with test_episodes=0, or another column choice): the header is then the old columns
+    followed by the new ones, and a row's missing cells read nan. An existing file without such rows is
+    overwritten.
     """
 
-    def __init__(self, out_dir: str, *, filename: str, column_width: int, step_key: str):
-        """filename: the log in `out_dir`; column_width: characters per column (wider names widen theirs);
-        step_key: the column a resumed run compares with its first step. conf/logger/txt.yaml writes the defaults."""
+    def __init__(self, out_dir: str, *, filename: str, columns: Literal["short", "all"] | list[str],
+                 short_columns: list[str], column_width: int, step_key: str):
+        """filename: the log in `out_dir`; columns: `short` (the keys `short_columns` picks), `all` (every key of
+        the first record) or a list of names and globs (as `short_columns`); short_columns: names, globs and
+        `!globs` (see `select_columns`); column_width: the least characters per column, the widest value
+        (longer names widen their column); step_key: the column a resumed run compares with its first step,
+        always written. conf/logger/txt.yaml writes the defaults."""
+        if isinstance(columns, str) and columns not in ("short", "all"):
+            raise ValueError(f"logger.txt.columns must be short, all or a list of column names, got {columns!r}")
         self.path = os.path.join(out_dir, filename)
+        self.patterns: list[str] | None = (None if columns == "all" else
+                                           list(short_columns if columns == "short" else columns))
         self.column_width = column_width
         self.step_key = step_key
         self.columns: list[str] | None = None
@@ -42,8 +73,8 @@ class TxtLogger(Logger):
             if any(c.isspace() for c in key) or not key:
                 raise ValueError(f"log keys must be non-empty and free of whitespace, got {key!r}")
         if self.columns is None:
-            self._open(list(scalars), step)
-        unknown = [k for k in scalars if k not in self.columns]
+            self._open(self._chosen(list(scalars)), step)
+        unknown = [k for k in self._chosen(list(scalars)) if k not in self.columns]
         if unknown:
             raise ValueError(f"keys {unknown} were not in the first record; log.txt columns are {self.columns}")
         row = [_format_value(scalars.get(k, math.nan)) for k in self.columns]
@@ -54,6 +85,13 @@ class TxtLogger(Logger):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def _chosen(self, keys: list[str]) -> list[str]:
+        """The keys this log writes: every one, or those the patterns pick, with `step_key` first if it is left out."""
+        if self.patterns is None:
+            return keys
+        chosen = select_columns(keys, self.patterns)
+        return chosen if self.step_key in chosen or self.step_key not in keys else [self.step_key, *chosen]
 
     def _open(self, columns: list[str], step: int) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
@@ -77,10 +115,15 @@ class TxtLogger(Logger):
         return header, [r for r in rows if len(r) == len(header) and float(r[col]) < step]
 
     def _format_row(self, cells: list[str]) -> str:
-        """Each cell padded to its column's width: `column_width`, or the column's name where that is longer, so
-        rows stay under their headers."""
-        widths = [max(self.column_width, len(name)) for name in self.columns]
-        return " ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() + "\n"
+        """Each cell at its column's start: columns are as wide as their name or `column_width` (the widest value),
+        one space apart. A cell wider than its column pushes the next one right by what it must, and the row
+        falls back into line at the first column it can reach."""
+        line, start = "", 0
+        for cell, name in zip(cells, self.columns):
+            line = line.ljust(start) if len(line) < start or not line else line + " "
+            line += cell
+            start += max(self.column_width, len(name)) + 1
+        return line.rstrip() + "\n"
 
 
 def read_txt_log(path: str) -> dict[str, np.ndarray]:

@@ -4,6 +4,8 @@
 #   bash scripts/gpu/train.sh bench                       # sim-only and end-to-end training throughput -> $OUT
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
+#     (log.txt holds the short column set of conf/logger/txt.yaml: tracking error, root speed, disc accuracy, task
+#     metrics, ...; pass logger.txt.columns=all to `start` for every metric: losses, timings, reward terms)
 #   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run, then test its checkpoint (its run config)
 #   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
 #   bash scripts/gpu/train.sh pack                        # everything in $OUT but the gifs into one results.tgz

@@ -91,7 +91,7 @@ def test_preset_trains_logs_saves_and_loads_in_test_mode(experiment, tmp_path):
     train_dir, test_dir = tmp_path / "train", tmp_path / "test"
     tiny = [*TINY, *PRESET_TINY.get(experiment, [])]
     out = run_cli(f"experiment={experiment}", *tiny, "max_iters=2", "algo.iters_per_output=1", "test_episodes=2",
-                  "logger=tb", f"hydra.run.dir={train_dir}")
+                  "logger=tb", "logger.txt.columns=all", f"hydra.run.dir={train_dir}")  # losses too
     assert out.returncode == 0, out.stderr[-3000:]
     log = read_txt_log(str(train_dir / "log.txt"))
     for key in ("disc/accuracy", "disc/pos_logit", "disc/neg_logit", "disc/grad_penalty", "disc/reward_mean",

@@ -22,7 +22,8 @@ def test_task_preset_trains_logs_saves_and_loads_in_test_mode(experiment, tmp_pa
     train_dir, test_dir = tmp_path / "train", tmp_path / "test"
     # short episodes, so that some end (and are logged) within two iterations of 16 steps
     out = run_cli(f"experiment={experiment}", *TINY, "env.episode_length=0.5", "max_iters=2",
-                  "algo.iters_per_output=1", "test_episodes=2", f"hydra.run.dir={train_dir}")
+                  "algo.iters_per_output=1", "test_episodes=2", "logger.txt.columns=all",  # reward terms too
+                  f"hydra.run.dir={train_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
     log = read_txt_log(str(train_dir / "log.txt"))
     for key in (*TASK_METRICS[experiment], *UPRIGHT):

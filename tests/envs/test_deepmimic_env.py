@@ -122,6 +122,7 @@ def test_unstable_physics_is_counted_in_the_log_and_warned_once(tmp_path, caplog
         "algo.model.critic_hidden_dims=[32]",
         "sim.sim_freq=30",
         "sim.passive_damping_frac=0",
+        "logger.txt.columns=all",  # the per-iteration count too (the short set has the total)
     )
     with caplog.at_level(logging.WARNING, logger="mimickit.agents.agent"):
         run(cfg, str(tmp_path))

@@ -1,5 +1,8 @@
 """txt log written and parsable, TensorBoard events readable, W&B offline run created, console bar quiet off-TTY."""
+import json
 import math
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,10 +10,12 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from mimickit.config import register_configs
 from mimickit.loggers import RunLogger, TxtLogger, read_txt_log
 from mimickit.loggers.progress import ConsoleProgress
+from mimickit.loggers.txt_logger import select_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = [
@@ -18,8 +23,8 @@ ROWS = [
     {"iteration": 2, "samples": 200, "train/return": 2.5, "loss/actor": float("nan")},
     {"iteration": 3, "samples": 300, "train/return": 3.5},
 ]
-# every setting of the loggers (conf/logger/*.yaml writes the runs' ones)
-TXT = {"filename": "log.txt", "column_width": 24, "step_key": "samples"}
+# every setting of the loggers (conf/logger/*.yaml writes the runs' ones); TXT writes every column
+TXT = {"filename": "log.txt", "columns": "all", "short_columns": [], "column_width": 24, "step_key": "samples"}
 TB = {"subdir": "tb", "flush_secs": 1}
 WANDB = {"project": "mimickit-test", "entity": None, "name": None, "group": None, "tags": [], "mode": "offline",
          "config": None}
@@ -148,7 +153,7 @@ def test_console_progress_prints_a_line_per_record_when_piped(capsys):
 
 
 def test_txt_log_rows_stay_under_long_headers(tmp_path):
-    logger = TxtLogger(str(tmp_path), filename="log.txt", column_width=8, step_key="samples")
+    logger = TxtLogger(str(tmp_path), **{**TXT, "column_width": 8})
     logger.log({"samples": 1, "train/episode/tracking_error": 0.25, "x": 3.0}, step=1)
     logger.close()
     header, row = (tmp_path / "log.txt").read_text().splitlines()
@@ -168,3 +173,133 @@ def test_plot_script_writes_png(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_log.py"), str(tmp_path / "log.txt"), "-y",
                     "train/return"], check=True, cwd=ROOT)
     assert (tmp_path / "log.png").is_file() and not (ROOT / "log.png").exists()
+
+
+def test_select_columns_globs_exclusions_and_order():
+    keys = ["iteration", "samples", "train/episode/tracking_error", "train/episode/reward_pose", "disc/accuracy",
+            "actor/loss"]
+    assert select_columns(keys, ["samples", "disc/*", "train/episode/*", "!train/episode/reward_*", "nope"]) == [
+        "samples", "disc/accuracy", "train/episode/tracking_error"]
+    assert select_columns(keys, ["*", "!*/*"]) == ["iteration", "samples"]  # `*` crosses `/`
+    assert select_columns(keys, ["*loss", "actor/loss"]) == ["actor/loss"]  # each key once
+
+
+# the keys each method logs (as in docs/results/*_log.txt), and what a person reads of them
+COMMON = ["iteration", "samples", "wall_time_s", "samples_per_s", "time/iteration_s", "train/return",
+          "train/episode_length", "train/episodes", "policy/action_std", "obs_norm/mean_abs", "critic/loss",
+          "actor/loss", "actor/clip_frac", "actor/approx_kl", "time/policy_s", "time/update_s", "sim/unstable_resets",
+          "sim/unstable_resets_total", "test/return", "test/episode_length", "test/episodes"]
+DISC = ["disc/reward_mean", "disc/reward_std", "disc/loss", "disc/grad_penalty", "disc/accuracy", "disc/pos_logit"]
+TRACKING = ["tracking_error", "reward_pose", "reward_vel", "reward_root_pose", "reward_root_vel", "reward_key_pos"]
+METHODS = {  # method: (episode metrics of the env, other keys, what the short set must show besides the core)
+    "deepmimic": (TRACKING, [], ["train/episode/tracking_error", "test/episode/tracking_error"]),
+    "add": (TRACKING, DISC, ["train/episode/tracking_error", "disc/accuracy"]),
+    "amp": (["root_speed"], DISC, ["train/episode/root_speed", "disc/accuracy", "disc/reward_mean"]),
+    "ase": (["root_speed"], [*DISC, "enc/reward_mean", "enc/loss", "actor/diversity_loss", "actor/diversity_ratio"],
+            ["train/episode/root_speed", "disc/accuracy", "enc/reward_mean", "actor/diversity_ratio"]),
+    "amp_location": (["root_speed", "tar_reached", "tar_final_dist", "tar_dist", "root_height", "tilt_deg",
+                      "reward_pos", "reward_vel", "reward_face"], DISC,
+                     ["train/episode/tar_reached", "train/episode/tar_final_dist", "test/episode/tar_reached",
+                      "train/episode/tilt_deg", "disc/accuracy"]),
+    "amp_steering": (["root_speed", "speed_err", "heading_err_deg", "root_height", "reward_vel", "reward_face"], DISC,
+                     ["train/episode/speed_err", "train/episode/heading_err_deg", "test/episode/speed_err"]),
+    "ase_hlc": (["tar_reached", "tar_dist", "reward_pos"], ["style/reward_mean", "style/reward_std", "hlc/action_norm"],
+                ["train/episode/tar_reached", "style/reward_mean", "hlc/action_norm"]),
+}
+CORE = ["iteration", "samples", "wall_time_s", "samples_per_s", "train/return", "train/episode_length", "test/return",
+        "test/episode_length", "sim/unstable_resets_total"]
+
+
+def _txt_settings():
+    register_configs()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return OmegaConf.to_container(compose(config_name="config", overrides=["~motion"]).logger.txt)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_short_columns_show_what_each_method_is_read_by(method, tmp_path):
+    """conf/logger/txt.yaml's short set: the core columns, the env's episode metrics (not its reward terms) and the
+    method's own few; losses, timings and the rest stay in TensorBoard and metrics.json."""
+    episode, extra, wanted = METHODS[method]
+    keys = [*COMMON, *extra, *(f"{p}/episode/{name}" for p in ("train", "test") for name in episode)]
+    logger = TxtLogger(str(tmp_path), **_txt_settings())
+    logger.log({key: 1.0 for key in keys}, step=1)
+    logger.close()
+    header = list(read_txt_log(str(tmp_path / "log.txt")))
+    assert set(CORE) | set(wanted) <= set(header) and header[:2] == ["iteration", "samples"]
+    assert not [k for k in header if "reward_" in k.split("/")[-1] and "episode/" in k], header
+    assert not [k for k in header if k.endswith("loss") or k.startswith(("time/", "critic/", "policy/"))], header
+    assert len(header) <= 24, header  # the most: a task env's six episode metrics, train and test (of 50 keys)
+
+
+def test_column_choices_all_a_list_and_the_step_key(tmp_path):
+    row = {"iteration": 1, "samples": 10, "actor/loss": 0.5, "disc/accuracy": 0.75, "time/env_s": 0.1}
+    chosen = ["samples", "disc/accuracy", "actor/loss"]  # samples: the step_key, written though not chosen
+    for columns, expected in (("all", list(row)), (["disc/*", "actor/loss"], chosen)):
+        logger = TxtLogger(str(tmp_path / str(len(expected))), **{**TXT, "columns": columns})
+        logger.log(row, step=10)
+        logger.log({**row, "new/key": 1.0} if columns != "all" else row, step=20)  # keys left out may come later
+        logger.close()
+        assert list(read_txt_log(str(tmp_path / str(len(expected)) / "log.txt"))) == expected
+    logger = TxtLogger(str(tmp_path / "late"), **{**TXT, "columns": ["disc/*"]})
+    logger.log({"samples": 1}, step=1)
+    with pytest.raises(ValueError, match=r"\['disc/accuracy'\] were not in the first record"):
+        logger.log({"samples": 2, "disc/accuracy": 0.5}, step=2)  # a chosen key the first record lacked
+    with pytest.raises(ValueError, match="short, all or a list"):
+        TxtLogger(str(tmp_path), **{**TXT, "columns": "most"})
+
+
+def test_columns_fit_their_names_and_values_and_rows_stay_aligned(tmp_path):
+    logger = TxtLogger(str(tmp_path), **{**TXT, "columns": "all", "column_width": 14})
+    logger.log({"samples": 10**15, "x": 1.5, "train/episode/tracking_error": 0.25, "y": 2}, step=1)
+    logger.log({"samples": 2, "x": -1.2345678e-05, "train/episode/tracking_error": float("nan"), "y": 3}, step=2)
+    logger.close()
+    header, wide, row = (tmp_path / "log.txt").read_text().splitlines()
+
+    def starts(line):
+        return [m.start() for m in re.finditer(r"\S+", line)]
+
+    assert starts(header) == starts(row) == [0, 15, 30, 59]  # as wide as the name or the widest value (14)
+    # a cell wider than its column (16 digits) pushes the next one right; the row is back in line after it
+    assert starts(wide) == [0, 17, 30, 59]
+
+
+def test_resumed_log_with_another_column_choice_keeps_the_union(tmp_path):
+    short = {**TXT, "columns": ["train/return"]}
+    first = TxtLogger(str(tmp_path), **short)
+    for row in ROWS:
+        first.log(row, step=row["samples"])
+    first.close()
+    resumed = TxtLogger(str(tmp_path), **TXT)  # resumed with columns=all
+    resumed.log({"iteration": 4, "samples": 400, "train/return": 4.5, "loss/actor": 1.0}, step=400)
+    resumed.close()
+    log = read_txt_log(str(tmp_path / "log.txt"))
+    assert list(log) == ["samples", "train/return", "iteration", "loss/actor"]
+    assert log["samples"].tolist() == [100, 200, 300, 400] and log["train/return"].tolist() == [1.5, 2.5, 3.5, 4.5]
+    assert log["iteration"].tolist()[3] == 4 and all(math.isnan(v) for v in log["iteration"][:3])
+
+
+def test_a_training_run_writes_the_short_set_and_keeps_every_metric_elsewhere(tmp_path):
+    """A tiny DeepMimic run through the CLI: log.txt holds the short set (tracking error included), metrics.json and
+    TensorBoard every metric; logger.txt.columns=all writes them all into log.txt too."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def train(run_dir, *overrides):
+        out = subprocess.run([sys.executable, "-m", "mimickit.run", "num_envs=4", "max_iters=2", "test_episodes=0",
+                              "algo.steps_per_iter=4", "algo.iters_per_output=1", "sim.nthread=1",
+                              "algo.model.actor_hidden_dims=[32]", "algo.model.critic_hidden_dims=[32]",
+                              "logger.progress=false", *overrides, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True, timeout=300,
+                             check=False)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return list(read_txt_log(str(run_dir / "log.txt"))), json.loads((run_dir / "metrics.json").read_text())
+
+    short, metrics = train(tmp_path / "short", "logger=tb")
+    assert {"samples", "train/return", "train/episode/tracking_error", "sim/unstable_resets_total"} <= set(short)
+    assert "actor/loss" not in short and "train/episode/reward_pose" not in short and len(short) < 15
+    assert {"actor/loss", "critic/loss", "train/episode/reward_pose", "time/update_s"} <= set(metrics)
+    events = EventAccumulator(str(tmp_path / "short" / "tb"))
+    events.Reload()
+    assert {"actor/loss", "train/episode/reward_pose"} <= set(events.Tags()["scalars"])
+    every, _ = train(tmp_path / "all", "logger.txt.columns=all")
+    assert set(short) < set(every) and {"actor/loss", "time/update_s", "train/episode/reward_pose"} <= set(every)
