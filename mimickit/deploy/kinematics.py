@@ -59,7 +59,8 @@ class Skeleton:
         self.dof_low, self.dof_high = low.astype(np.float64), high.astype(np.float64)
         self._sph = [k for k, j in enumerate(self.joints) if j.kind == SPHERICAL]
         self._hinge = [k for k, j in enumerate(self.joints) if j.kind == HINGE]
-        self._sph_dofs = np.array([[self.joints[k].dof_start + i for i in range(3)] for k in self._sph]).reshape(-1, 3)
+        self._sph_dofs = np.array([[self.joints[k].dof_start + i for i in range(3)] for k in self._sph],
+                                  dtype=np.int64).reshape(-1, 3)
         self._hinge_dofs = np.array([self.joints[k].dof_start for k in self._hinge], dtype=np.int64)
         self._hinge_axes = np.array(axes, dtype=np.float32).reshape(-1, 3).astype(np.float64)
 

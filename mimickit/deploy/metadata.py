@@ -3,7 +3,8 @@ network that playing the policy needs. The schema, key by key, is in docs/deploy
 
 Arrays are plain lists; an unbounded value (a joint without limits, a joint without a torque limit) is `null`,
 since JSON has no infinity. Paths (the MJCF, the clips) are relative to the repository root when they lie inside
-it, else absolute; `resolve_file` finds them from the current directory, the metadata's directory or the root.
+it, else absolute, or `package://` URLs as the robot's YAML gives them; `resolve_file` finds them from the current
+directory, the metadata's directory or the root.
 """
 from __future__ import annotations
 
@@ -15,13 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from mimickit.utils.paths import REPO_ROOT
+from mimickit.utils.paths import PACKAGE_SCHEME, REPO_ROOT, resolve_path
 
 FORMAT = "mimickit-policy"
 VERSION = 1
 SECTIONS = ("onnx", "source", "character", "physics", "action", "observation", "task")
-# observation parts that `mimickit.deploy.observations` can rebuild
-DEEPMIMIC_TASK = "deepmimic"
+DEEPMIMIC_TASK = "deepmimic"  # task.type of tracking policies (DeepMimic's observation, `mimickit.deploy.observations`)
 
 
 class MetadataError(ValueError):
@@ -74,7 +74,10 @@ def portable_path(path: str | os.PathLike) -> str:
 
 
 def resolve_file(path: str | os.PathLike, meta: dict[str, Any], what: str) -> Path:
-    """An absolute path, or one relative to the current directory, the metadata file's directory or the root."""
+    """An absolute path, or one relative to the current directory, the metadata file's directory or the root, or
+    `package://PACKAGE/path` inside an installed package (the G1's MJCF)."""
+    if str(path).startswith(PACKAGE_SCHEME):
+        return resolve_path(str(path), what)
     path = Path(path)
     if path.is_absolute():
         candidates = [path]

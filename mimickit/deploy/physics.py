@@ -105,6 +105,12 @@ class Simulation:
                                     dof_vel])
         mujoco.mj_forward(m, d)
 
+    def set_default_state(self, qpos: np.ndarray) -> None:
+        """At rest in `qpos` (what the engine does to a diverged world, `MujocoEngine._write_default_state`)."""
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:] = qpos
+        mujoco.mj_forward(self.model, self.data)
+
     def step(self, pd_targets: np.ndarray) -> None:
         """PD targets (num_dofs,) in DoF order, held for one control step."""
         self.data.ctrl[:] = pd_targets[self.actuator_dof_ids]

@@ -44,20 +44,21 @@ from mimickit.anim.motion_lib import load_motion_entries
 from mimickit.config import validate_run, validate_target
 from mimickit.deploy import metadata as md
 from mimickit.envs.deepmimic_env import DeepMimicEnv
-from mimickit.resume import checkpoint_config
+from mimickit.resume import checkpoint_config, saved_config_path
 from mimickit.sim.mujoco_engine import MujocoEngine
 from mimickit.utils.paths import CONF_DIR
 
 log = logging.getLogger(__name__)
 
-TOOL_KEYS = ("output", "opset", "verify_steps")
+TOOL_KEYS = ("model_file", "output", "opset", "verify_steps")
 DEFAULT_OPSET = 17
 DEFAULT_VERIFY_STEPS = 64
 PARITY_TOL = 1e-5  # the export refuses to write a graph whose outputs differ from torch's by more
-# run-level keys the export sets itself: one env on the CPU, a checkpoint tested as mode=test builds it
-FORCED = {"mode": "test", "num_envs": "1", "device": "cpu", "devices": "null"}
+# keys the export sets itself: one env on the CPU, as mode=test builds a checkpoint, with the nominal physics (the
+# training run's domain randomisation is recorded in the metadata, not applied)
+FORCED = {"mode": "test", "num_envs": "1", "device": "cpu", "devices": "null", "randomization": "none"}
 INPUT_NAME, OUTPUT_NAMES = "obs", ("action", "pd_target")
-BUILT_GROUPS = ("sim", "motion", "env", "algo")  # the config groups the export builds (and validates)
+BUILT_GROUPS = ("sim", "motion", "env", "algo", "randomization")  # the config groups the export builds (and validates)
 CPU_ENGINE = f"{MujocoEngine.__module__}.{MujocoEngine.__name__}"
 
 
@@ -208,6 +209,7 @@ def build_metadata(policy: LoadedPolicy, onnx_path: Path, opset: int) -> dict[st
             "iteration": agent.iteration,
             "algorithm": type(agent).__name__,
             "env": f"{type(env).__module__}.{type(env).__name__}",
+            "randomization": _trained_randomization(policy.model_file),
         },
         "character": {
             "mjcf": mjcf if mjcf.startswith("package://") else md.portable_path(engine.mjcf),
@@ -271,6 +273,13 @@ def build_metadata(policy: LoadedPolicy, onnx_path: Path, opset: int) -> dict[st
     }
 
 
+def _trained_randomization(model_file: Path) -> dict[str, Any] | None:
+    """The domain randomisation the checkpoint was trained with (its saved config's), for the record."""
+    saved = saved_config_path(str(model_file))
+    node = OmegaConf.select(OmegaConf.load(saved), "randomization") if saved else None
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+
 def observation_layout(env: DeepMimicEnv) -> list[dict[str, Any]]:
     """DeepMimic's observation, part by part (`DeepMimicEnv._compute_obs`), checked against the env's size."""
     b, k = env.engine.num_bodies, len(env.tar_obs_steps)
@@ -291,14 +300,17 @@ def observation_layout(env: DeepMimicEnv) -> list[dict[str, Any]]:
 
 # ---- CLI ----
 def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """(the tool's own keys, config overrides) of `KEY=VALUE` arguments."""
+    """(the tool's own keys, model_file among them; config overrides) of `KEY=VALUE` arguments."""
     tool, overrides = {}, []
     for arg in argv:
         key, sep, value = arg.partition("=")
         if not sep:
             raise SystemExit(f"arguments are KEY=VALUE, got {arg!r}\n{__doc__}")
-        (tool.__setitem__(key, value) if key in TOOL_KEYS else overrides.append(arg))
-    if not any(o.startswith("model_file=") for o in overrides):
+        if key in TOOL_KEYS:
+            tool[key] = value
+        else:
+            overrides.append(arg)
+    if not tool.get("model_file"):
         raise SystemExit(f"model_file=<checkpoint> is required\n{__doc__}")
     return tool, overrides
 
@@ -306,18 +318,16 @@ def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     tool, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    model_file = next(o.split("=", 1)[1] for o in overrides if o.startswith("model_file="))
-    overrides = [o for o in overrides if not o.startswith("model_file=")]
+    model_file = tool["model_file"]
+    opset, verify_steps = int(tool.get("opset", DEFAULT_OPSET)), int(tool.get("verify_steps", DEFAULT_VERIFY_STEPS))
     policy = load_policy(model_file, overrides)
     output = tool.get("output") or str(Path(model_file).with_suffix(".onnx"))
-    onnx_path, meta_path, max_diff = export_policy(policy, output, int(tool.get("opset", DEFAULT_OPSET)),
-                                                   int(tool.get("verify_steps", DEFAULT_VERIFY_STEPS)))
+    onnx_path, meta_path, max_diff = export_policy(policy, output, opset, verify_steps)
     env = policy.env
-    print(f"wrote {onnx_path} (obs {env.obs_dim} -> action {env.action_dim}, pd_target {env.action_dim}; "
-          f"opset {tool.get('opset', DEFAULT_OPSET)})")
+    print(f"wrote {onnx_path} (obs {env.obs_dim} -> action {env.action_dim}, pd_target {env.action_dim}; opset {opset})")
     print(f"wrote {meta_path} (clip {policy.cfg.motion.motion_file}, {env.engine.num_bodies} bodies, "
           f"{env.action_dim} DoFs, control {1 / env.dt:.0f} Hz)")
-    print(f"ONNX vs torch on {tool.get('verify_steps', DEFAULT_VERIFY_STEPS)} observations: max |diff| = {max_diff:.2e}")
+    print(f"ONNX vs torch on {verify_steps} observations: max |diff| = {max_diff:.2e}")
 
 
 if __name__ == "__main__":

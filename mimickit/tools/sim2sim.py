@@ -19,6 +19,7 @@ is closed.
 """
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import sys
@@ -117,10 +118,8 @@ class Sim2Sim:
         self.sim.step(pd_target.astype(np.float64))
         self.episode_step += 1
         unstable = self.sim.diverged()
-        if unstable:  # the engine puts a diverged world back in the default pose (MujocoEngine._write_default_state)
-            mujoco.mj_resetData(self.sim.model, self.sim.data)
-            self.sim.data.qpos[:] = self.default_qpos
-            mujoco.mj_forward(self.sim.model, self.sim.data)
+        if unstable:  # the engine puts a diverged world back in the default pose before the env reads it
+            self.sim.set_default_state(self.default_qpos)
         body_pos = self.sim.body_pos()
         ref = self.reference.frame_at(np.array([self.motion_time()]))
         error = float(np.linalg.norm(body_pos - ref.body_pos[0], axis=-1).mean())
@@ -172,14 +171,18 @@ def check_character(skeleton: Skeleton, character: dict) -> None:
 
 # ---- video and viewer ----
 class VideoWriter:
-    """Offscreen frames of the simulated character (and its reference as a see-through ghost) into an mp4."""
+    """Offscreen frames of the simulated character (and its reference as a see-through ghost) into an mp4, in the
+    colours of the project's videos (`mimickit.render.video`): a camera following the root, sky behind the floor."""
+
+    CHARACTER_RGBA, GHOST_RGBA, FLOOR_RGBA = (0.85, 0.5, 0.25, 1.0), (0.3, 0.6, 1.0, 0.35), (0.62, 0.64, 0.68, 1.0)
+    SKY_RGB = (217, 229, 242)
 
     def __init__(self, path: str | Path, model: mujoco.MjModel, fps: float, width: int = 640, height: int = 480):
         import imageio
 
-        self.model = model
-        model.vis.global_.offwidth, model.vis.global_.offheight = max(model.vis.global_.offwidth, width), max(
-            model.vis.global_.offheight, height)
+        self.model = model = _styled_copy(model, self.CHARACTER_RGBA, self.FLOOR_RGBA)
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, height)
         self.gl = _gl_context(width, height)
         self.context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self.context)
@@ -189,6 +192,7 @@ class VideoWriter:
         self.option, self.perturb = mujoco.MjvOption(), mujoco.MjvPerturb()
         self.rect = mujoco.MjrRect(0, 0, width, height)
         self.rgb = np.empty((height, width, 3), dtype=np.uint8)
+        self.depth = np.empty((height, width), dtype=np.float32)
         self.ghost = mujoco.MjData(model)
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,11 +211,13 @@ class VideoWriter:
         mujoco.mjv_addGeoms(self.model, self.ghost, self.option, self.perturb, mujoco.mjtCatBit.mjCAT_DYNAMIC,
                             self.scene)
         for g in range(first, self.scene.ngeom):
-            self.scene.geoms[g].rgba[:] = (0.3, 0.6, 1.0, 0.35)
+            self.scene.geoms[g].rgba[:] = self.GHOST_RGBA
         self.gl.make_current()
         mujoco.mjr_render(self.rect, self.scene, self.context)
-        mujoco.mjr_readPixels(self.rgb, None, self.rect, self.context)
-        self.writer.append_data(self.rgb[::-1].copy())
+        mujoco.mjr_readPixels(self.rgb, self.depth, self.rect, self.context)
+        image = self.rgb[::-1].copy()  # OpenGL rows run bottom-up
+        image[self.depth[::-1] >= 1.0] = self.SKY_RGB  # nothing drawn there: sky
+        self.writer.append_data(image)
         self.frames += 1
 
     def close(self) -> None:
@@ -219,6 +225,16 @@ class VideoWriter:
         self.gl.make_current()
         self.context.free()
         self.gl.free()
+
+
+def _styled_copy(model: mujoco.MjModel, character_rgba: tuple, floor_rgba: tuple) -> mujoco.MjModel:
+    """A copy to draw (the simulated model keeps its colours): plain colours, a softer headlight."""
+    model = copy.deepcopy(model)
+    is_world = model.geom_bodyid == 0
+    model.geom_rgba[~is_world], model.geom_rgba[is_world] = character_rgba, floor_rgba
+    model.mat_rgba[:] = 1.0
+    model.vis.headlight.ambient[:], model.vis.headlight.diffuse[:], model.vis.headlight.specular[:] = 0.4, 0.6, 0.1
+    return model
 
 
 def _gl_context(width: int, height: int):

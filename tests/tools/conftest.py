@@ -4,10 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy_helpers import run_module
-
-TINY = ["num_envs=4", "max_iters=2", "sim.nthread=1", "algo.steps_per_iter=8", "test_episodes=0",
-        "algo.iters_per_output=1", "algo.model.actor_hidden_dims=[32]", "algo.model.critic_hidden_dims=[32]"]
+from deploy_helpers import TINY, run_module
 
 
 @pytest.fixture(scope="session")

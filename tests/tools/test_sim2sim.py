@@ -6,6 +6,7 @@ many times; the rebuilt model steps bit-identically to the training engine's fro
 differs from test mode's only by float32 rounding (the observations' arithmetic, ONNX's matmuls, ~1e-7), which a
 falling character amplifies: test mode's episode length comes back exactly, its tracking error to TRACKING_TOL.
 """
+import importlib.util
 import json
 import pickle
 import re
@@ -17,13 +18,13 @@ import numpy as np
 import pytest
 import torch
 
-from deploy_helpers import ROOT, run_module
+from deploy_helpers import ROOT, TINY, run_module
 from mimickit.anim.kinematics import KinematicCharacter
 from mimickit.anim.motion_lib import MotionLib
 from mimickit.deploy import metadata as md
 from mimickit.deploy.kinematics import Skeleton
 from mimickit.deploy.reference import Reference, load_clip
-from mimickit.tools.export_onnx import load_policy
+from mimickit.tools.export_onnx import export_policy, load_policy
 from mimickit.tools.sim2sim import Sim2Sim
 
 OBS_TOL = 1e-5
@@ -112,7 +113,9 @@ def test_tracking_error_matches_test_mode(tiny_checkpoint, exported, tmp_path):
 def test_video(exported, tmp_path):
     out = run_module("mimickit.tools.sim2sim", f"onnx={exported[0]}", "steps=4", f"video={tmp_path / 'run.mp4'}")
     assert out.returncode == 0, out.stderr[-3000:]
-    frames = list(imageio.get_reader(tmp_path / "run.mp4"))
+    reader = imageio.get_reader(tmp_path / "run.mp4")
+    frames = [frame for frame in reader]  # not list(reader): its length is unknown (inf)
+    reader.close()
     assert len(frames) == 5 and frames[0].shape == (480, 640, 3) and frames[0].std() > 10
 
 
@@ -139,3 +142,43 @@ def test_reference_matches_the_motion_library(tmp_path, loop_mode):
     for name in ("root_pos", "root_rot", "root_lin_vel", "root_ang_vel", "dof_pos", "dof_vel", "body_pos", "body_rot"):
         np.testing.assert_allclose(getattr(got, name), getattr(expected, name).numpy(), rtol=0, atol=OBS_TOL,
                                    err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def g1_policy(tmp_path_factory):
+    """A tiny DeepMimic policy of the G1 (hinge joints only, YAML gains and armature) on a standing clip, exported."""
+    if importlib.util.find_spec("mjlab") is None:
+        pytest.skip("the G1 MJCF (mjlab) is not installed: make install")
+    from omegaconf import OmegaConf
+
+    from mimickit.sim.character import build_character
+
+    robot = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "robot" / "g1.yaml"))
+    qpos = build_character(robot["mjcf"], pd_gains=robot["pd_gains"]).default_qpos  # T-pose 1 cm above the floor
+    run_dir = tmp_path_factory.mktemp("g1_run")
+    clip = run_dir / "g1_stand.pkl"
+    frame = [*qpos[:3], 0.0, 0.0, 0.0, *qpos[7:]]
+    clip.write_bytes(pickle.dumps({"loop_mode": 1, "fps": 30, "frames": [frame, frame]}))
+    out = run_module("mimickit.run", "experiment=deepmimic_g1_ppo", f"motion.motion_file={clip}", *TINY,
+                     f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    policy = load_policy(run_dir / "model.pt", ["experiment=deepmimic_g1_ppo", "env.rand_reset=false"])
+    onnx_path, _, _ = export_policy(policy, run_dir / "g1.onnx")
+    return policy, Sim2Sim(onnx_path)
+
+
+def test_g1_plays_as_in_the_training_env(g1_policy):
+    policy, runner = g1_policy
+    env, agent = policy.env, policy.agent
+    obs = env.reset()
+    np.testing.assert_allclose(runner.reset(0.0), obs[0].numpy(), rtol=0, atol=OBS_TOL)
+    errors = []
+    for _ in range(300):
+        with torch.no_grad():
+            obs, _, done, info = env.step(agent.policy_action(obs))
+        errors.append(float(info["episode/tracking_error"][0]))
+        if done[0] != 0:
+            break
+    result = runner.run_episode(0.0)
+    assert result.length == len(errors) and result.end == ("fail" if done[0] == 1 else "time")
+    assert result.tracking_error == pytest.approx(np.mean(errors), abs=TRACKING_TOL)
