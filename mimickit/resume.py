@@ -172,7 +172,9 @@ def fill_new_keys(merged: DictConfig, cfg: DictConfig) -> None:
     present = flat_leaves(merged, resolve=False)
     for key, value in flat_leaves(cfg, resolve=False).items():
         parent = key.rpartition(".")[0]
-        if key in present or not parent or any(_under(key, p) for p in present):  # present, or below a leaf (tb: null)
+        # present; below a saved leaf (tb: null); or above saved leaves (a null of today's default that the saved run
+        # filled in: robot.pd_gains of a G1 run tested without robot=g1)
+        if key in present or not parent or any(_under(key, p) or _under(p, key) for p in present):
             continue
         if isinstance(OmegaConf.select(merged, parent, default=None, throw_on_resolution_failure=False),
                       DictConfig) and _same_class_at(merged, cfg, parent):

@@ -66,3 +66,20 @@ def test_the_same_names_in_another_order_are_refused():
     lines = compute_name_mismatches("joints", ["a", "b", "c"], ["a", "c", "b"])
     assert "same names in another order" in lines[1] and "1: b (clips) vs c (engine)" in lines[1]
     assert compute_name_mismatches("joints", ["a"], ["a"]) == []
+
+
+def test_a_g1_checkpoint_is_tested_with_the_g1s_gains(tmp_path):
+    """mode=test with a G1 run's checkpoint, without robot=g1 on the command line: the saved robot, gains included,
+    wins over today's default robot (whose pd_gains is null)."""
+    from omegaconf import OmegaConf
+
+    from mimickit.resume import checkpoint_config
+
+    saved = compose_cfg("experiment=deepmimic_g1_ppo")
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved, resolve=True))
+    (tmp_path / "model.pt").write_bytes(b"")
+    overrides = ["mode=test", f"model_file={tmp_path / 'model.pt'}"]
+    merged = checkpoint_config(compose_cfg(*overrides), overrides, compose_cfg())
+    gains = OmegaConf.to_container(saved.robot.pd_gains)
+    assert OmegaConf.to_container(merged.robot.pd_gains) == gains
+    assert OmegaConf.to_container(merged.sim, resolve=True)["pd_gains"] == gains
