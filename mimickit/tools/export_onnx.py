@@ -106,7 +106,6 @@ def load_policy(model_file: str | Path, overrides: Sequence[str] = ()) -> Loaded
     validate_run(cfg)
     for group in BUILT_GROUPS:
         validate_target(cfg[group], group)
-    run_module.configure_torch(cfg)
     env = run_module.build_env(cfg)
     if not isinstance(env, DeepMimicEnv):
         raise ValueError(f"export_onnx exports motion-tracking policies (env=deepmimic, env=add); this checkpoint's "

@@ -6,7 +6,9 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from deploy_helpers import ROOT
 from mimickit.deploy import metadata as md
 from mimickit.tools import export_onnx
 from mimickit.tools.export_onnx import load_policy
@@ -68,6 +70,18 @@ def test_metadata_describes_the_env(policy, exported):
     assert md.resolve_file(meta["character"]["mjcf"], meta, "mjcf").is_file()
     np.testing.assert_array_equal(meta["observation"]["normalizer"]["mean"], policy.agent.obs_normalizer.mean.float())
     json.dumps(meta)  # no NaN or infinity: unbounded values are null
+
+
+def test_a_gpu_checkpoint_is_exported_on_the_cpu_engine_with_its_physics():
+    sim = {"_target_": "mimickit.sim.mjwarp_engine.MjwarpEngine", "mjcf": "robot.xml", "num_envs": 4096,
+           "device": "cuda", "sim_freq": 240, "control_freq": 30, "control_mode": "pos", "self_collision": False,
+           "passive_damping_frac": 0.4, "pd_gains": None, "nconmax": None, "njmax": None, "graph": True}
+    cfg = OmegaConf.create({"sim": sim})
+    defaults = OmegaConf.load(ROOT / "conf" / "sim" / "mujoco.yaml")
+    export_onnx._use_cpu_engine(cfg, OmegaConf.create({"sim": defaults}))
+    assert cfg.sim._target_ == export_onnx.CPU_ENGINE and set(cfg.sim) == set(defaults)
+    assert (cfg.sim.sim_freq, cfg.sim.self_collision, cfg.sim.passive_damping_frac) == (240, False, 0.4)
+    assert (cfg.sim.num_envs, cfg.sim.device, cfg.sim.mjcf) == (1, "cpu", "robot.xml")
 
 
 def test_cli_needs_a_checkpoint():
