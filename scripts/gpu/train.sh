@@ -4,8 +4,7 @@
 #   bash scripts/gpu/train.sh bench                       # sim-only and end-to-end training throughput -> $OUT
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
-#     (log.txt holds the short column set of conf/logger/txt.yaml: tracking error, root speed, disc accuracy, task
-#     metrics, ...; pass logger.txt.columns=all to `start` for every metric: losses, timings, reward terms)
+#     (these runs write every metric into log.txt, logger.txt.columns=all: losses, timings, reward terms)
 #   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run, then test its checkpoint (its run config)
 #   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
 #   bash scripts/gpu/train.sh pack                        # everything in $OUT but the gifs into one results.tgz
@@ -29,7 +28,7 @@ case "$1" in
   start)
     name=$2; shift 2
     mkdir -p "$runs/$name"
-    setsid nohup python3 -m mimickit.run "${common[@]}" num_envs=4096 max_iters=1000000 test_episodes=0 \
+    setsid nohup python3 -m mimickit.run "${common[@]}" num_envs=4096 max_iters=1000000 test_episodes=0 logger.txt.columns=all \
       algo.iters_per_output=20 hydra.run.dir="$runs/$name" "$@" > "$runs/$name/stdout.txt" 2>&1 < /dev/null &
     ;;
   collect)
