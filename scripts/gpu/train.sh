@@ -28,7 +28,8 @@ case "$1" in
   start)
     name=$2; shift 2
     mkdir -p "$runs/$name"
-    setsid nohup python3 -m mimickit.run "${common[@]}" num_envs=4096 max_iters=1000000 test_episodes=0 logger.txt.columns=all \
+    setsid nohup python3 -m mimickit.run "${common[@]}" num_envs=4096 max_iters=1000000 test_episodes=0 \
+      logger.txt.columns=all \
       algo.iters_per_output=20 hydra.run.dir="$runs/$name" "$@" > "$runs/$name/stdout.txt" 2>&1 < /dev/null &
     ;;
   collect)
