@@ -1,15 +1,61 @@
-"""What the AMP task envs (`task_location_env`, `task_steering_env`) share: when targets change, the root velocity the
-task rewards read, the upright measures, markers for the renderer, and episode-level metrics through the env's
+"""What the AMP task envs (`task_location_env`, `task_steering_env`) share: the `TaskEnv` base (task observation
+after AMP's, weighted reward terms, task metrics in the info), when targets change, the root velocity the task
+rewards read, the upright measures, markers for the renderer, and episode-level metrics through the env's
 "episode/*" info keys. Everything here is batched over envs and updated in place (CUDA-graph safe, no host syncs).
 """
 from __future__ import annotations
 
+import abc
 import math
 from typing import NamedTuple
 
 import torch
 
 from mimickit.anim import rotations as rot
+from mimickit.envs.amp_env import AMPEnv
+
+
+class TaskStep(NamedTuple):
+    """What one step's reward and info read."""
+
+    root_pos: torch.Tensor  # (N, 3) after the step
+    root_rot: torch.Tensor  # (N, 4)
+    root_vel_xy: torch.Tensor  # (N, 2) ground displacement over the step / dt
+    metrics: dict[str, torch.Tensor]  # "episode/*" values of the step
+
+
+class TaskEnv(AMPEnv, abc.ABC):
+    """AMP's env with a task: the policy observation is AMP's character observation followed by `task_obs()`, the env
+    reward is the weighted sum of `task_reward_terms(step)` (weights in `self.reward_weights`), and the info adds
+    each term (`episode/reward_<name>`) and the step's task metrics to AMP's."""
+
+    reward_weights: dict[str, float]
+
+    @abc.abstractmethod
+    def task_obs(self) -> torch.Tensor:
+        """(N, task obs size) the task's observation, in the character's heading frame."""
+
+    @abc.abstractmethod
+    def task_reward_terms(self, step: TaskStep) -> dict[str, torch.Tensor]:
+        """Each reward term (N,) of the step, by the names of `reward_weights`."""
+
+    def _episode_time(self) -> torch.Tensor:
+        return self.episode_step.to(torch.float32) * self.dt
+
+    def _compute_obs(self) -> torch.Tensor:
+        return torch.cat([super()._compute_obs(), self.task_obs()], dim=-1)
+
+    def _compute_reward(self, step: TaskStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        terms = self.task_reward_terms(step)
+        total = sum(self.reward_weights[name] * term for name, term in terms.items())
+        return total, terms
+
+    def _compute_info(self, step: TaskStep, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """AMP's (disc obs, root speed), the reward terms and the task metrics."""
+        info = super()._compute_info(step, reward_terms)
+        info.update({f"episode/reward_{name}": value for name, value in reward_terms.items()})
+        info.update(step.metrics)
+        return info
 
 
 class Marker(NamedTuple):

@@ -14,16 +14,15 @@ distance; the reward terms; root height and tilt.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
 from mimickit.anim import rotations as rot
-from mimickit.envs.amp_env import AMPEnv
 from mimickit.envs.task_common import (
     EpisodeFinal,
     Marker,
     TargetClock,
+    TaskEnv,
+    TaskStep,
     compute_facing_xy,
     compute_root_vel_xy,
     compute_upright_metrics,
@@ -33,16 +32,7 @@ TARGET_RGBA = (0.9, 0.1, 0.1, 1.0)
 TARGET_RADIUS = 0.15  # m, the drawn sphere
 
 
-class LocationStep(NamedTuple):
-    """What one step's reward and info read."""
-
-    root_pos: torch.Tensor  # (N, 3) after the step
-    root_rot: torch.Tensor  # (N, 4)
-    root_vel_xy: torch.Tensor  # (N, 2) ground displacement over the step / dt
-    metrics: dict[str, torch.Tensor]  # "episode/*" values of the step
-
-
-class TaskLocationEnv(AMPEnv):
+class TaskLocationEnv(TaskEnv):
     def __init__(
         self,
         tar_speed: float,
@@ -84,9 +74,6 @@ class TaskLocationEnv(AMPEnv):
         self._final = {key: EpisodeFinal(n, device) for key in ("episode/tar_reached", "episode/tar_final_dist")}
 
     # ---- task state ----
-    def _episode_time(self) -> torch.Tensor:
-        return self.episode_step.to(torch.float32) * self.dt
-
     def _new_targets_where(self, mask: torch.Tensor, root_pos: torch.Tensor) -> None:
         """Draw targets around the root for the envs where `mask` is true, and their next change time."""
         dist = self.tar_dist_min + (self.tar_dist_max - self.tar_dist_min) * torch.rand_like(self.clock.change_time)
@@ -104,7 +91,7 @@ class TaskLocationEnv(AMPEnv):
         self._new_targets_where(mask, root_pos)
         self.reach.reset_where(mask)
 
-    def _post_physics_step(self) -> LocationStep:
+    def _post_physics_step(self) -> TaskStep:
         """Disc history, the step's velocity, the reach bookkeeping of the current target, then new targets where
         their time is up (MimicKit changes targets before the observation and reward, which see the new one)."""
         super()._post_physics_step()
@@ -126,16 +113,14 @@ class TaskLocationEnv(AMPEnv):
                                                                               self.episode_step),
             **compute_upright_metrics(root_pos, root_rot),
         }
-        return LocationStep(root_pos, root_rot, root_vel_xy, metrics)
+        return TaskStep(root_pos, root_rot, root_vel_xy, metrics)
 
-    # ---- CharEnv ----
-    def _compute_obs(self) -> torch.Tensor:
-        e = self.engine
-        task_obs = compute_location_obs(e.root_pos(), e.root_rot(), self.tar_pos)
-        return torch.cat([super()._compute_obs(), task_obs], dim=-1)
+    # ---- TaskEnv ----
+    def task_obs(self) -> torch.Tensor:
+        return compute_location_obs(self.engine.root_pos(), self.engine.root_rot(), self.tar_pos)
 
-    def _compute_reward(self, step: LocationStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        terms = compute_location_reward_terms(
+    def task_reward_terms(self, step: TaskStep) -> dict[str, torch.Tensor]:
+        return compute_location_reward_terms(
             root_pos=step.root_pos,
             root_vel_xy=step.root_vel_xy,
             facing_xy=compute_facing_xy(step.root_rot),
@@ -145,15 +130,6 @@ class TaskLocationEnv(AMPEnv):
             vel_err_scale=self.vel_err_scale,
             dist_threshold=self.dist_threshold,
         )
-        total = sum(self.reward_weights[name] * term for name, term in terms.items())
-        return total, terms
-
-    def _compute_info(self, step: LocationStep, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """AMP's (disc obs, root speed), the reward terms and the task metrics."""
-        info = super()._compute_info(step, reward_terms)
-        info.update({f"episode/reward_{name}": value for name, value in reward_terms.items()})
-        info.update(step.metrics)
-        return info
 
     # ---- rendering ----
     def task_markers(self) -> list[Marker]:

@@ -16,16 +16,15 @@ the character's facing and the target facing. Also the reward terms, root height
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
 from mimickit.anim import rotations as rot
-from mimickit.envs.amp_env import AMPEnv
 from mimickit.envs.task_common import (
     EpisodeFinal,
     Marker,
     TargetClock,
+    TaskEnv,
+    TaskStep,
     compute_angle_deg,
     compute_facing_xy,
     compute_root_vel_xy,
@@ -38,16 +37,7 @@ ARROW_WIDTH = 0.04  # m
 ARROW_LENGTH = (1.0, 1.5)  # m, at the slowest and the fastest target speed (MimicKit's marker distances)
 
 
-class SteeringStep(NamedTuple):
-    """What one step's reward and info read."""
-
-    root_pos: torch.Tensor  # (N, 3) after the step
-    root_rot: torch.Tensor  # (N, 4)
-    root_vel_xy: torch.Tensor  # (N, 2) ground displacement over the step / dt
-    metrics: dict[str, torch.Tensor]  # "episode/*" values of the step
-
-
-class TaskSteeringEnv(AMPEnv):
+class TaskSteeringEnv(TaskEnv):
     def __init__(
         self,
         rand_tar_dir: bool,
@@ -89,9 +79,6 @@ class TaskSteeringEnv(AMPEnv):
         self._final = {key: EpisodeFinal(n, device) for key in ("episode/speed_err", "episode/heading_err_deg")}
 
     # ---- task state ----
-    def _episode_time(self) -> torch.Tensor:
-        return self.episode_step.to(torch.float32) * self.dt
-
     def _random_dirs(self) -> torch.Tensor:
         theta = 2.0 * torch.pi * torch.rand(self.num_envs, device=self.device) - torch.pi
         return torch.stack([torch.cos(theta), torch.sin(theta)], dim=-1)
@@ -114,7 +101,7 @@ class TaskSteeringEnv(AMPEnv):
         self._new_targets_where(mask)
         self.errors.reset_where(mask)
 
-    def _post_physics_step(self) -> SteeringStep:
+    def _post_physics_step(self) -> TaskStep:
         """Disc history, the step's velocity, the errors against the current targets, then new targets where their
         time is up (MimicKit changes targets before the observation and reward, which see the new ones)."""
         super()._post_physics_step()
@@ -137,15 +124,14 @@ class TaskSteeringEnv(AMPEnv):
             "episode/heading_err_deg": self._final["episode/heading_err_deg"](heading_mean, self.episode_step),
             **compute_upright_metrics(root_pos, root_rot),
         }
-        return SteeringStep(root_pos, root_rot, root_vel_xy, metrics)
+        return TaskStep(root_pos, root_rot, root_vel_xy, metrics)
 
-    # ---- CharEnv ----
-    def _compute_obs(self) -> torch.Tensor:
-        task_obs = compute_steering_obs(self.engine.root_rot(), self.tar_dir, self.tar_speed, self.face_dir)
-        return torch.cat([super()._compute_obs(), task_obs], dim=-1)
+    # ---- TaskEnv ----
+    def task_obs(self) -> torch.Tensor:
+        return compute_steering_obs(self.engine.root_rot(), self.tar_dir, self.tar_speed, self.face_dir)
 
-    def _compute_reward(self, step: SteeringStep) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        terms = compute_steering_reward_terms(
+    def task_reward_terms(self, step: TaskStep) -> dict[str, torch.Tensor]:
+        return compute_steering_reward_terms(
             root_vel_xy=step.root_vel_xy,
             facing_xy=compute_facing_xy(step.root_rot),
             tar_dir=self.tar_dir,
@@ -153,15 +139,6 @@ class TaskSteeringEnv(AMPEnv):
             face_dir=self.face_dir,
             vel_err_scale=self.vel_err_scale,
         )
-        total = sum(self.reward_weights[name] * term for name, term in terms.items())
-        return total, terms
-
-    def _compute_info(self, step: SteeringStep, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """AMP's (disc obs, root speed), the reward terms and the task metrics."""
-        info = super()._compute_info(step, reward_terms)
-        info.update({f"episode/reward_{name}": value for name, value in reward_terms.items()})
-        info.update(step.metrics)
-        return info
 
     # ---- rendering ----
     def task_markers(self) -> list[Marker]:

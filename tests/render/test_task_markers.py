@@ -34,6 +34,9 @@ def test_task_markers_are_drawn(name):
     env = task_env(name)
     if name == "task_location":  # in view, beside the character
         env.tar_pos[:, :2] = env.engine.root_pos()[:, :2] + torch.tensor([1.0, 1.0])
+    else:  # the arrows across the view (the default camera looks along azimuth 120 degrees), not towards it
+        env.tar_dir[:] = torch.tensor([0.866, 0.5])
+        env.face_dir[:] = torch.tensor([0.866, 0.5])
     size = recorder_settings(width=160, height=120)
     with VideoRecorder(env.engine, [0, 1], **size) as alone, \
             VideoRecorder(env.engine, [0, 1], markers=env.task_markers, **size) as marked:
