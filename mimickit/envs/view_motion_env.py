@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from mimickit.anim.motion_lib import MotionLib
+from mimickit.envs.clip_env import check_same_character
 from mimickit.sim.engine import Engine
 
 
@@ -39,8 +40,7 @@ class ViewMotionEnv:
             time_offset: seconds between the start times of envs that play the same clip.
             shown_envs: env ids drawn side by side by the video and the viewer; None shows all envs.
         """
-        if motion_lib.num_dofs != engine.num_dofs:
-            raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
+        check_same_character(engine, motion_lib)
         self.engine = engine
         self.motion_lib = motion_lib
         self.num_envs = engine.num_envs
