@@ -20,6 +20,9 @@ ImitationRewardTable = Annotated[
 ]
 
 
+POSE_TERMINATION_METRICS = ("mean", "max")  # over bodies, of the distance to the reference
+
+
 class TrackingStep(NamedTuple):
     """What one step's reward, termination and info read: the simulated character and its reference at the step's
     motion time, and how far apart they are."""
@@ -42,6 +45,7 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         enable_early_termination: bool,
         pose_termination: bool,
         pose_termination_dist: float,
+        pose_termination_metric: str,
         tar_obs_steps: list[int],
         enable_phase_obs: bool,
         rand_reset: bool,
@@ -57,6 +61,10 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         self.parents = torch.as_tensor(motion_lib.body_parents, device=self.device)
         self.pose_termination = pose_termination
         self.pose_termination_dist = pose_termination_dist
+        if pose_termination_metric not in POSE_TERMINATION_METRICS:
+            raise ValueError(f"pose_termination_metric must be one of {POSE_TERMINATION_METRICS}, got "
+                             f"{pose_termination_metric!r}")
+        self.pose_termination_metric = pose_termination_metric
         self.tar_obs_steps = torch.tensor(tar_obs_steps, dtype=torch.float32, device=self.device)
         self.enable_phase_obs = enable_phase_obs
         self.reward_table = rewards.reward_table(reward, rewards.IMITATION_TERMS)
@@ -142,8 +150,15 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
     def _compute_failure(self, step: TrackingStep) -> torch.Tensor:
         failed = super()._compute_failure(step)
         if self.pose_termination:
-            failed = failed | (step.tracking_error > self.pose_termination_dist)
+            failed = failed | (self._pose_distance(step) > self.pose_termination_dist)
         return failed
+
+    def _pose_distance(self, step: TrackingStep) -> torch.Tensor:
+        """(N,) the distance pose termination compares: the mean body error (the tracking error), or the farthest
+        body's (MimicKit's rule: a wrong orientation alone moves some body far from its reference)."""
+        if self.pose_termination_metric == "mean":
+            return step.tracking_error
+        return (step.sim.body_pos - step.ref.body_pos).norm(dim=-1).amax(dim=-1)
 
     def _compute_done(self, step: TrackingStep, unstable: torch.Tensor) -> torch.Tensor:
         """Clamped (non-looping) clips also end, as a time-out, when the reference runs out."""

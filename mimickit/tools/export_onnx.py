@@ -266,6 +266,7 @@ def build_metadata(policy: LoadedPolicy, onnx_path: Path, opset: int) -> dict[st
             "enable_early_termination": bool(env.enable_early_termination),
             "pose_termination": bool(env.pose_termination),
             "pose_termination_dist": float(env.pose_termination_dist),
+            "pose_termination_metric": env.pose_termination_metric,
             "contact_height": float(env.contact_height),
             "rand_reset": bool(env.rand_reset),
         },

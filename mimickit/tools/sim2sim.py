@@ -122,17 +122,19 @@ class Sim2Sim:
             self.sim.set_default_state(self.default_qpos)
         body_pos = self.sim.body_pos()
         ref = self.reference.frame_at(np.array([self.motion_time()]))
-        error = float(np.linalg.norm(body_pos - ref.body_pos[0], axis=-1).mean())
-        return error, self._end(body_pos, error, unstable)
+        body_error = np.linalg.norm(body_pos - ref.body_pos[0], axis=-1)
+        error = float(body_error.mean())
+        pose_distance = float(body_error.max()) if self.task["pose_termination_metric"] == "max" else error
+        return error, self._end(body_pos, pose_distance, unstable)
 
-    def _end(self, body_pos: np.ndarray, error: float, unstable: bool) -> str | None:
+    def _end(self, body_pos: np.ndarray, pose_distance: float, unstable: bool) -> str | None:
         """`DeepMimicEnv._compute_done`: failure (blow-up, fall, pose termination) before time-outs."""
         t = self.task
         failed = unstable
         if t["enable_early_termination"]:
             touching = np.linalg.norm(self.sim.contact_forces(), axis=-1) > CONTACT_FORCE_THRESHOLD
             fall = (touching & (body_pos[:, 2] < t["contact_height"]) & self.fall_body_mask).any()
-            failed = failed or fall or (t["pose_termination"] and error > t["pose_termination_dist"])
+            failed = failed or fall or (t["pose_termination"] and pose_distance > t["pose_termination_dist"])
         if failed:
             return FAIL
         if self.episode_step >= t["max_episode_steps"] or self.reference.clip_over(self.motion_time()):

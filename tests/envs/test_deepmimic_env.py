@@ -67,6 +67,21 @@ def test_tracking_the_reference_earns_more_than_random_actions():
     assert errors.max() < 0.2  # ...and open loop it drifts only slowly (no feedback keeps balance)
 
 
+def test_pose_termination_on_the_mean_or_the_farthest_body():
+    """One body 0.6 m off its reference, the others on it: the mean error (0.6 / 15 m) stays under a 0.5 m limit,
+    the farthest body (MimicKit's rule) does not."""
+    mean_env, max_env = make_env("num_envs=2"), make_env("num_envs=2", "env.pose_termination_metric=max")
+    step = mean_env._post_physics_step()
+    body_pos = step.ref.body_pos.clone()
+    body_pos[:, 3, 2] += 0.6
+    step = step._replace(sim=step.sim._replace(body_pos=body_pos),
+                         tracking_error=rewards.compute_tracking_error(body_pos, step.ref.body_pos))
+    torch.testing.assert_close(mean_env._pose_distance(step), torch.full((2,), 0.6 / body_pos.shape[1]))
+    torch.testing.assert_close(max_env._pose_distance(step), torch.full((2,), 0.6))
+    with pytest.raises(InstantiationException, match="pose_termination_metric"):
+        make_env("env.pose_termination_metric=median")
+
+
 def test_episode_ends_by_time_out_and_by_falling():
     env = make_env("num_envs=4", "env.episode_length=0.5", "env.pose_termination=false")
     env.reset()
