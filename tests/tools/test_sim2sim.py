@@ -162,7 +162,9 @@ def g1_policy(tmp_path_factory):
     out = run_module("mimickit.run", "experiment=deepmimic_g1_ppo", f"motion.motion_file={clip}", *TINY,
                      f"hydra.run.dir={run_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
-    policy = load_policy(run_dir / "model.pt", ["experiment=deepmimic_g1_ppo", "env.rand_reset=false"])
+    # experiment= on the command line sets every key of the preset, its clip too: name the trained clip again
+    policy = load_policy(run_dir / "model.pt", ["experiment=deepmimic_g1_ppo", f"motion.motion_file={clip}",
+                                                "env.rand_reset=false"])
     onnx_path, _, _ = export_policy(policy, run_dir / "g1.onnx")
     return policy, Sim2Sim(onnx_path)
 
