@@ -13,7 +13,7 @@ Per clip, frame by frame (each frame's IK starts from the previous frame's solut
    torso and feet, a light posture task (joints the source lacks, the wrists, stay near 0); the joint limits are
    constraints of every QP step, so the solution never leaves them.
 5. Floor: each frame moves up or down so that a foot in contact touches the floor and nothing is below it.
-6. Report per clip: foot skating (horizontal motion of a foot whose lowest point is within 2 cm of the floor, in
+6. Report per clip: foot skating (horizontal motion of a foot whose lowest point is within 5 mm of the floor, in
    m per frame, at consecutive frames both in contact), ground penetration (deepest collision geom below the
    floor), joint-limit violations, and how far the robot's key bodies are from the scaled key points.
 
@@ -361,7 +361,7 @@ def lift_swing_feet(robot: RobotModel, qpos: np.ndarray, targets: Targets, clear
     return raised
 
 
-def evaluate(robot: RobotModel, qpos: np.ndarray, fps: float, targets: Targets, feet: list[str]) -> dict[str, float]:
+def evaluate(robot: RobotModel, qpos: np.ndarray, targets: Targets, feet: list[str]) -> dict[str, float]:
     """The report's measures of a retargeted clip (see RetargetReport)."""
     model, data = robot.model, mujoco.MjData(robot.model)
     foot_ids = {name: model.body(name).id for name in feet}
@@ -430,7 +430,7 @@ def retarget_motion(
     character = KinematicCharacter(str(resolve_path(robot_mjcf, "robot MJCF")))
     frames = character.qpos_to_frame(torch.as_tensor(qpos)).numpy()
     out = Motion(fps=motion.fps, loop_mode=motion.loop_mode, frames=frames)
-    measures = evaluate(robot, qpos, motion.fps, targets, [r for r, _ in body_map.feet])
+    measures = evaluate(robot, qpos, targets, [r for r, _ in body_map.feet])
     report = RetargetReport(clip=name, frames=out.num_frames, fps=float(motion.fps),
                             scale=robot.hip_height / source.hip_height, seconds=time.perf_counter() - start, **measures)
     return out, report
