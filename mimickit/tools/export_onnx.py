@@ -43,10 +43,11 @@ from mimickit.agents.agent import Agent
 from mimickit.anim.motion_lib import load_motion_entries
 from mimickit.config import validate_run, validate_target
 from mimickit.deploy import metadata as md
+from mimickit.deploy.observations import deepmimic_layout
 from mimickit.envs.deepmimic_env import DeepMimicEnv
 from mimickit.resume import checkpoint_config, saved_config_path
 from mimickit.sim.mujoco_engine import MujocoEngine
-from mimickit.utils.paths import CONF_DIR
+from mimickit.utils.paths import CONF_DIR, PACKAGE_SCHEME
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def build_metadata(policy: LoadedPolicy, onnx_path: Path, opset: int) -> dict[st
             "randomization": _trained_randomization(policy.model_file),
         },
         "character": {
-            "mjcf": mjcf if mjcf.startswith("package://") else md.portable_path(engine.mjcf),
+            "mjcf": mjcf if mjcf.startswith(PACKAGE_SCHEME) else md.portable_path(engine.mjcf),
             "body_names": list(engine.body_names),
             "body_parents": lib.body_parents.tolist(),
             "joints": [{"body": j.body, "type": j.joint_type.name.lower(), "dofs": list(j.hinge_names)}
@@ -282,11 +283,7 @@ def _trained_randomization(model_file: Path) -> dict[str, Any] | None:
 
 def observation_layout(env: DeepMimicEnv) -> list[dict[str, Any]]:
     """DeepMimic's observation, part by part (`DeepMimicEnv._compute_obs`), checked against the env's size."""
-    b, k = env.engine.num_bodies, len(env.tar_obs_steps)
-    parts = [("root_height", [1]), ("body_pos", [b - 1, 3]), ("body_rot", [b, 6]), ("body_lin_vel", [b, 3]),
-             ("body_ang_vel", [b, 3]), ("target_poses", [k, b, 9])]
-    if env.enable_phase_obs:
-        parts.append(("phase", [2]))
+    parts = deepmimic_layout(env.engine.num_bodies, len(env.tar_obs_steps), bool(env.enable_phase_obs))
     layout, start = [], 0
     for name, shape in parts:
         size = int(np.prod(shape))
