@@ -147,8 +147,7 @@ class CharacterEngine(Engine):
 
     @functools.cached_property
     def _model_layout(self) -> physics_params.ModelLayout:
-        c = self.character
-        return physics_params.ModelLayout.of(self.mj_model, self.dof_names, c.actuator_dof_ids, self.control_mode,
+        return physics_params.ModelLayout.of(self.mj_model, self.dof_names, self.character.actuator_dof_ids,
                                              self._model_device)
 
     def _physics_fields(self, params: PhysicsParams) -> list[str]:

@@ -42,18 +42,17 @@ INERTIAL = ("mass_scale", "com_offset")
 class ModelLayout:
     """Where the character's DoFs and bodies sit in the model's arrays."""
 
-    control_mode: ControlMode
     actuator_dofs: torch.Tensor  # (nu,) the DoF (character order) each actuator drives
     dof_addresses: torch.Tensor  # (num_dofs,) each DoF's index in dof_* arrays
     dof_joints: torch.Tensor  # (num_dofs,) each DoF's joint id
     body_parents: tuple[int, ...]  # (nbody,) model body tree, world included
 
     @classmethod
-    def of(cls, model: mujoco.MjModel, dof_names: list[str], actuator_dofs: np.ndarray, control_mode: ControlMode,
+    def of(cls, model: mujoco.MjModel, dof_names: list[str], actuator_dofs: np.ndarray,
            device: torch.device) -> ModelLayout:
         joints = np.array([model.joint(name).id for name in dof_names])
         as_tensor = lambda x: torch.as_tensor(np.asarray(x, dtype=np.int64), device=device)  # noqa: E731
-        return cls(control_mode, as_tensor(actuator_dofs), as_tensor(model.jnt_dofadr[joints]), as_tensor(joints),
+        return cls(as_tensor(actuator_dofs), as_tensor(model.jnt_dofadr[joints]), as_tensor(joints),
                    tuple(int(p) for p in model.body_parentid))
 
 
