@@ -19,7 +19,8 @@ POLICY_VIDEO = "policy"
 
 
 def play_motion(env, out_dir: str, visualize: bool, video: bool, num_steps: int, recorder: dict) -> dict:
-    """Play a `ViewMotionEnv`'s clips into `<out_dir>/motion.mp4` and/or the viewer."""
+    """Play a `ViewMotionEnv`'s clips into `<out_dir>/motion.mp4` (or `.gif`, recorder.file_format)
+    and/or the viewer."""
     env.reset()
     return run_playback(env.engine, env.step, Path(out_dir) / MOTION_VIDEO, visualize, video, num_steps,
                         env_ids=env.shown_envs, recorder=recorder)
@@ -27,9 +28,9 @@ def play_motion(env, out_dir: str, visualize: bool, video: bool, num_steps: int,
 
 @torch.no_grad()
 def watch_policy(agent, out_dir: str, visualize: bool, video: bool, num_steps: int, recorder: dict) -> dict:
-    """Run the agent's deterministic policy on env 0 into `<out_dir>/policy.mp4` and/or the viewer; an env that
-    tracks a reference (`env.reference_pose`) shows it as a see-through ghost, a task env (`env.task_markers`) its
-    targets."""
+    """Run the agent's deterministic policy on env 0 into `<out_dir>/policy.mp4` (or `.gif`) and/or the viewer; an env
+    that tracks a reference (`env.reference_pose`) shows it as a see-through ghost, a task env (`env.task_markers`)
+    its targets."""
     env = agent.env
     obs = env.reset()
 
