@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from mimickit.envs.amp_env import character_on, check_same_character
+from mimickit.envs.amp_env import character_on
 from mimickit.envs.deepmimic_env import DeepMimicEnv, TrackingStep
 from mimickit.envs.disc_obs import (
     DiscFrames,
@@ -38,7 +38,6 @@ class ADDEnv(DeepMimicEnv):
         num_disc_obs_steps: control frames per window (1 in every MimicKit ADD config). `deepmimic_kwargs` are
         `DeepMimicEnv`'s (engine, motion_lib, episode_length, ...)."""
         super().__init__(**deepmimic_kwargs)
-        check_same_character(self.engine, self.motion_lib)
         self.character = character_on(self.motion_lib, self.device)
         self.global_obs = global_obs
         self.root_height_obs = root_height_obs

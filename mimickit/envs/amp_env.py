@@ -14,7 +14,7 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.anim.kinematics import KinematicCharacter
-from mimickit.envs.clip_env import ClipStartEnv, check_same_character
+from mimickit.envs.clip_env import ClipStartEnv
 from mimickit.envs.disc_obs import (
     DiscHistory,
     compute_disc_obs,
@@ -65,7 +65,6 @@ class AMPEnv(ClipStartEnv[None]):
         rand_reset: start at a uniform random clip time (else at 0). The rest as `CharEnv`."""
         super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height, action_scale,
                          enable_early_termination)
-        check_same_character(engine, motion_lib)
         self.character = character_on(motion_lib, self.device)
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), dtype=torch.long, device=self.device)
         self.global_obs = global_obs
