@@ -143,10 +143,15 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
         return self._observe()
 
     def _reset_where(self, mask: torch.Tensor) -> None:
+        self._begin_episodes_where(mask)
+        self._reset_char_where(mask)
+
+    def _begin_episodes_where(self, mask: torch.Tensor) -> None:
+        """Episode step 0 and, with a randomizer, new physics, push times and delays for the envs where `mask` is
+        true; before their character state is set."""
         self.episode_step.masked_fill_(mask, 0)
         if self.randomizer is not None:
             self.randomizer.reset_where(mask)
-        self._reset_char_where(mask)
 
     def _observe(self) -> torch.Tensor:
         """The policy's observation: `_compute_obs`, with the randomizer's noise."""

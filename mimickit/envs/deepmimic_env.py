@@ -55,8 +55,6 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         summed in its order; a term of weight 0 or null is not computed. The rest as in conf/env/deepmimic.yaml."""
         super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height, action_scale,
                          enable_early_termination)
-        if motion_lib.num_dofs != engine.num_dofs:
-            raise ValueError(f"motion clips have {motion_lib.num_dofs} dofs, the character has {engine.num_dofs}")
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), device=self.device)
         self.parents = torch.as_tensor(motion_lib.body_parents, device=self.device)
         self.pose_termination = pose_termination
@@ -89,9 +87,7 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         if mask is None:
             mask = torch.ones(n, dtype=torch.bool, device=self.device)
         mask = mask.to(self.device, torch.bool)
-        self.episode_step.masked_fill_(mask, 0)
-        if self.randomizer is not None:
-            self.randomizer.reset_where(mask)
+        self._begin_episodes_where(mask)
         self._start_episodes_where(mask, motion_ids.to(self.device, torch.long), times.to(self.device, torch.float32))
         return self._observe()
 
