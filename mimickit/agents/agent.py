@@ -441,7 +441,10 @@ class Agent(abc.ABC):
         return {key: total / num_steps for key, total in sums.items()}
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> PolicyStep:
-        dist = self.model.action_distribution(self.obs_normalizer.normalize(obs))
+        return self._policy_step(self.model.action_distribution(self.obs_normalizer.normalize(obs)), deterministic)
+
+    def _policy_step(self, dist: DiagGaussian, deterministic: bool) -> PolicyStep:
+        """The action (mode or sample) of the policy's distribution, in normalised and env units, and its log-prob."""
         norm_action = dist.mode if deterministic else dist.sample()
         action = self._action_offset + self._action_scale * norm_action
         return PolicyStep(action=action, norm_action=norm_action, log_prob=dist.log_prob(norm_action))

@@ -116,9 +116,7 @@ class ASEAgent(AMPAgent):
         """The loop's `_act` with this step's latents: rollouts, test episodes and playback all act through it."""
         self.update_latents()
         dist = self.model.latent_action_distribution(self.obs_normalizer.normalize(obs), self.latents)
-        norm_action = dist.mode if deterministic else dist.sample()
-        action = self._action_offset + self._action_scale * norm_action
-        return PolicyStep(action=action, norm_action=norm_action, log_prob=dist.log_prob(norm_action))
+        return self._policy_step(dist, deterministic)
 
     # ------------------------------------------------------------------ loop hooks
     def model_input(self, obs: torch.Tensor, extras: dict[str, torch.Tensor]) -> torch.Tensor:
