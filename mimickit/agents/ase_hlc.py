@@ -130,7 +130,6 @@ class ASEHLCAgent(PPOAgent):
                              + "; ".join(problems))
         super().__init__(LatentActionEnv(env, llc), device=device, **ppo_kwargs)
         self.llc = llc
-        self.llc_model_file = llc_model_file
         self.task_reward_weight = task_reward_weight
         self.style_reward_weight = style_reward_weight
         self._llc_digest = LowLevelDigest(llc, llc_model_file)
