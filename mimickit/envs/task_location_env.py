@@ -145,19 +145,19 @@ class TaskLocationEnv(TaskEnv):
 
 
 class ReachLog:
-    """Per-env counts of the current episode's targets: how many were reached and how many are settled (reached, or
-    changed before being reached), whether the current one has been reached, and the distances left when targets
+    """Per-env counts of the current episode's targets: how many have changed (settled) and how many of those were
+    reached before they changed, whether the current one has been reached, and the distances left when targets
     changed. Updated in place."""
 
     def __init__(self, num_envs: int, device: torch.device):
         zeros = lambda: torch.zeros(num_envs, device=device)  # noqa: E731
         self.current_reached = torch.zeros(num_envs, dtype=torch.bool, device=device)
-        self.reached, self.settled = zeros(), zeros()  # targets before the current one
-        self.changed, self.end_dist_sum = zeros(), zeros()
+        self.reached, self.settled = zeros(), zeros()  # targets before the current one (settled: they changed)
+        self.end_dist_sum = zeros()
 
     def reset_where(self, mask: torch.Tensor) -> None:
         self.current_reached.masked_fill_(mask, False)
-        for counts in (self.reached, self.settled, self.changed, self.end_dist_sum):
+        for counts in (self.reached, self.settled, self.end_dist_sum):
             counts.masked_fill_(mask, 0.0)
 
     def observe(self, within: torch.Tensor) -> None:
@@ -169,7 +169,6 @@ class ReachLog:
         m = mask.to(torch.float32)
         self.reached += m * self.current_reached.to(torch.float32)
         self.settled += m
-        self.changed += m
         self.end_dist_sum += m * dist
         self.current_reached &= ~mask
 
@@ -181,7 +180,7 @@ class ReachLog:
 
     def final_dist(self, current_dist: torch.Tensor) -> torch.Tensor:
         """(N,) mean distance left to the changed targets, or the current distance while none has changed."""
-        return torch.where(self.changed > 0, self.end_dist_sum / self.changed.clamp_min(1.0), current_dist)
+        return torch.where(self.settled > 0, self.end_dist_sum / self.settled.clamp_min(1.0), current_dist)
 
 
 def compute_location_obs(root_pos: torch.Tensor, root_rot: torch.Tensor, tar_pos: torch.Tensor) -> torch.Tensor:
