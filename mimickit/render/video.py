@@ -1,4 +1,5 @@
-"""Show a character from an engine's torch state: mp4 recording (headless) and MuJoCo's interactive viewer.
+"""Show a character from an engine's torch state: video recording (mp4 or gif, headless) and MuJoCo's interactive
+viewer.
 
 Any engine works if it exposes `mj_model`, the compiled MjModel of one world: the state of the shown envs
 (root position, root rotation xyzw, DoF positions) is written into MjData rows of that model and only forward
