@@ -45,10 +45,16 @@ def compute_disc_reward(logits: torch.Tensor, scale: float, min_prob: float = 1e
     return torch.clamp_max(F.softplus(logits), -math.log(min_prob)) * scale
 
 
+def compute_side_accuracies(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The positives' share with logit > 0 and the negatives' share with logit < 0."""
+    return (pos_logits > 0).float().mean(), (neg_logits < 0).float().mean()
+
+
 def compute_disc_accuracy(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
-    """Balanced accuracy: the mean of the positives' share with logit > 0 and the negatives' share with logit < 0,
-    so it is 0.5 for a discriminator that cannot tell them apart however many samples each side has."""
-    return 0.5 * ((pos_logits > 0).float().mean() + (neg_logits < 0).float().mean())
+    """Balanced accuracy: the mean of the two sides' accuracies, so it is 0.5 for a discriminator that cannot tell
+    them apart however many samples each side has."""
+    pos_accuracy, neg_accuracy = compute_side_accuracies(pos_logits, neg_logits)
+    return 0.5 * (pos_accuracy + neg_accuracy)
 
 
 def compute_disc_objective(
@@ -77,14 +83,15 @@ def compute_disc_objective(
     grad_penalty = 0.5 * (compute_grad_penalty(pos_logits, pos) + compute_grad_penalty(neg_logits, neg))
     logit_reg = compute_logit_reg(disc.logit_weights())
     loss = bce + grad_penalty_weight * grad_penalty + logit_reg_weight * logit_reg
+    demo_accuracy, policy_accuracy = compute_side_accuracies(pos_logits, neg_logits[:num_current])
     diagnostics = {
         "disc_loss": loss,
         "disc_bce": bce,
         "disc_grad_penalty": grad_penalty,
         "disc_logit_reg": logit_reg,
-        "disc_accuracy": compute_disc_accuracy(pos_logits, neg_logits[:num_current]),
-        "disc_demo_accuracy": (pos_logits > 0).float().mean(),
-        "disc_policy_accuracy": (neg_logits[:num_current] < 0).float().mean(),
+        "disc_accuracy": 0.5 * (demo_accuracy + policy_accuracy),
+        "disc_demo_accuracy": demo_accuracy,
+        "disc_policy_accuracy": policy_accuracy,
         "disc_pos_logit": pos_logits.mean(),
         "disc_neg_logit": neg_logits.mean(),
     }
