@@ -42,7 +42,7 @@ case "$1" in
     ;;
   finish)
     name=$2; shift 2
-    pkill -f "hydra.run.dir=$runs/$name" ; sleep 3
+    pkill -f "hydra.run.dir=$runs/$name " ; sleep 3
     timeout 240 python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=test test_episodes=1024 \
       model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_test" "$@" 2>&1 | tail -5
     cp "$runs/${name}_test/metrics.json" "$out/${name}_test_metrics.json"

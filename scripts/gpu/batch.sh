@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Several trainings at once on the device machine's GPUs, from a list of lines "NAME GPU OVERRIDES..." (GPU: the
+# CUDA device index; '#' starts a comment). Each action applies to every run of the list, or to the NAMEs given.
+#
+#   bash scripts/gpu/batch.sh start LIST [NAME...]    # start the runs in the background (train.sh start)
+#   bash scripts/gpu/batch.sh finish LIST [NAME...]   # stop and test them all at once, then a gif of each -> $OUT
+#
+# Example list: scripts/gpu/runs_2026-11-29.txt.
+set -uo pipefail
+here=$(dirname "$0")
+action=$1 list=$2
+shift 2
+out=${OUT:-/tmp/gpu_out}
+mkdir -p "$out"
+while read -r name gpu args; do
+  [[ -z "$name" || "$name" == \#* ]] && continue
+  (( $# )) && [[ " $* " != *" $name "* ]] && continue
+  case "$action" in
+    start) CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" start "$name" $args ;;
+    finish)
+      { CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" finish "$name" $args
+        bash "$here/train.sh" video "$name" $args; } > "$out/${name}_finish.txt" 2>&1 &
+      ;;
+    *) echo "unknown action $action" >&2; exit 2 ;;
+  esac
+done < "$list"
+wait
