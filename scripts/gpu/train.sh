@@ -5,9 +5,13 @@
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
 #     (these runs write every metric into log.txt, logger.txt.columns=all: losses, timings, reward terms)
-#   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run, then test its checkpoint (its run config)
+#   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run, test its checkpoint (its run config), and
+#     export a tracking policy to ONNX (NAME.onnx + NAME.json, ~5 MB: what comes back for the model zoo)
+#   bash scripts/gpu/train.sh freeze NAME                 # copy a running run's checkpoint and config to NAME_frozen/
+#     (an ASE high-level controller needs a low-level policy that no longer changes: algo.llc_model_file=...)
 #   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
 #   bash scripts/gpu/train.sh pack                        # everything in $OUT but the gifs into one results.tgz
+#     (the device brings back 8 files of at most 16 MiB each)
 #
 # Runs live in /tmp/gpu_runs/NAME (the device keeps them while it stays warm); the clips come from
 # data/motions/humanoid (git-ignored: carry it).
@@ -47,6 +51,11 @@ case "$1" in
       model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_test" "$@" 2>&1 | tail -5
     cp "$runs/${name}_test/metrics.json" "$out/${name}_test_metrics.json"
     cp "$runs/$name/log.txt" "$out/${name}_log.txt"
+    timeout 120 python3 -m mimickit.tools.export_onnx model_file="$runs/$name/model.pt" output="$out/$name.onnx" \
+      "$@" 2>&1 | tail -1 || true
+    ;;
+  freeze)
+    mkdir -p "$runs/${2}_frozen" && cp "$runs/$2/model.pt" "$runs/$2/config.yaml" "$runs/${2}_frozen/"
     ;;
   video)
     name=$2; shift 2
@@ -56,7 +65,8 @@ case "$1" in
     cp "$runs/${name}_video/policy.gif" "$out/${name}.gif"
     ;;
   pack)
-    (cd "$out" && tar czf results.tgz --exclude='*.gif' --exclude=results.tgz . && find . -maxdepth 1 -type f \
-      ! -name '*.gif' ! -name results.tgz -delete)
+    # built outside $out: tar fails on a folder that changes while it reads it
+    (cd "$out" && tar czf /tmp/results.tgz --exclude='*.gif' . && find . -maxdepth 1 -type f ! -name '*.gif' -delete \
+      && mv /tmp/results.tgz .)
     ;;
 esac
