@@ -14,6 +14,7 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.anim.kinematics import KinematicCharacter
+from mimickit.envs.char_env import ContactForceSource
 from mimickit.envs.clip_env import ClipStartEnv
 from mimickit.envs.disc_obs import (
     DiscHistory,
@@ -51,7 +52,9 @@ class AMPEnv(ClipStartEnv[None]):
         episode_length: float,
         contact_bodies: list[str],
         key_bodies: list[str],
-        contact_height: float,
+        contact_height: float | None,
+        contact_force_source: ContactForceSource,
+        contact_force_threshold: float,
         action_scale: float,
         enable_early_termination: bool,
         global_obs: bool,
@@ -63,8 +66,8 @@ class AMPEnv(ClipStartEnv[None]):
         global_obs: world-frame root rotation, velocities and body offsets in both observations (else heading
         frame); root_height_obs: include the root height; num_disc_obs_steps: control frames per disc window;
         rand_reset: start at a uniform random clip time (else at 0). The rest as `CharEnv`."""
-        super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height, action_scale,
-                         enable_early_termination)
+        super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height,
+                         contact_force_source, contact_force_threshold, action_scale, enable_early_termination)
         self.character = character_on(motion_lib, self.device)
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), dtype=torch.long, device=self.device)
         self.global_obs = global_obs

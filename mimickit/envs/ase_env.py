@@ -14,6 +14,7 @@ import torch
 
 from mimickit.anim import rotations as rot
 from mimickit.envs.amp_env import AMPEnv
+from mimickit.envs.char_env import ContactForceSource
 from mimickit.sim.engine import CharState, Engine
 
 if TYPE_CHECKING:
@@ -36,7 +37,9 @@ class ASEEnv(AMPEnv):
         episode_length: float,
         contact_bodies: list[str],
         key_bodies: list[str],
-        contact_height: float,
+        contact_height: float | None,
+        contact_force_source: ContactForceSource,
+        contact_force_threshold: float,
         action_scale: float,
         enable_early_termination: bool,
         global_obs: bool,
@@ -49,8 +52,8 @@ class ASEEnv(AMPEnv):
         the sampled clip frame (MimicKit: 0.5). The rest as `AMPEnv`."""
         if not 0.0 <= default_reset_prob <= 1.0:
             raise ValueError(f"default_reset_prob must lie in [0, 1], got {default_reset_prob}")
-        super().__init__(engine, motion_lib, episode_length, contact_bodies, key_bodies, contact_height, action_scale,
-                         enable_early_termination, global_obs, root_height_obs, num_disc_obs_steps, rand_reset)
+        super().__init__(engine, motion_lib, episode_length, contact_bodies, key_bodies, contact_height,
+                         contact_force_source, contact_force_threshold, action_scale, enable_early_termination, global_obs, root_height_obs, num_disc_obs_steps, rand_reset)
         self.default_reset_prob = default_reset_prob
         self._default_state = default_char_state(engine)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import enum
 from typing import Generic, TypeVar
 
 import torch
@@ -14,16 +15,32 @@ from mimickit.sim.engine import Engine, check_env_ids
 StepT = TypeVar("StepT")  # what one step's reward, termination and info read (a subclass's record, or None)
 
 
+class ContactForceSource(str, enum.Enum):
+    """Which contact forces the fall test reads (`CharEnv`)."""
+
+    all = "all"  # the net force of every contact on the body, floor and self contacts (`Engine.contact_forces`)
+    floor = "floor"  # the body's contacts with the floor only (`Engine.floor_contact_forces`), as MimicKit
+
+
 def compute_fall(
     body_pos: torch.Tensor,
     contact_forces: torch.Tensor,
     fall_body_mask: torch.Tensor,
-    contact_height: float,
+    contact_height: float | None,
+    threshold: float = 1.0,
+    any_component: bool = False,
 ) -> torch.Tensor:
-    """A body that may not touch the ground (torso, head, arms ...) is in contact while near it, (N,) bool."""
-    touching = contact_forces.norm(dim=-1) > 1.0
-    low = body_pos[..., 2] < contact_height
-    return (touching & low & fall_body_mask).any(dim=-1)
+    """A body that may not touch the ground (torso, head, arms ...) is in contact, (N,) bool: its force norm (or,
+    with `any_component`, any component's magnitude, MimicKit's test) exceeds `threshold` N, while its frame origin
+    is below `contact_height` (None: at any height)."""
+    if any_component:
+        touching = (contact_forces.abs() > threshold).any(dim=-1)
+    else:
+        touching = contact_forces.norm(dim=-1) > threshold
+    fallen = touching & fall_body_mask
+    if contact_height is not None:
+        fallen = fallen & (body_pos[..., 2] < contact_height)
+    return fallen.any(dim=-1)
 
 
 class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
@@ -46,10 +63,16 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
         engine: Engine,
         episode_length: float,
         contact_bodies: list[str],
-        contact_height: float,
+        contact_height: float | None,
+        contact_force_source: ContactForceSource,
+        contact_force_threshold: float,
         action_scale: float,
         enable_early_termination: bool,
     ):
+        """A fall (`compute_fall`): a body other than `contact_bodies` whose contact force from
+        `contact_force_source` exceeds `contact_force_threshold` N (force norm for "all"; any component, MimicKit's
+        test, for "floor"), with its frame origin below `contact_height` m (None: any height). Ends the episode with
+        `enable_early_termination`."""
         self.engine = engine
         self.num_envs = engine.num_envs
         self.device = engine.device
@@ -57,6 +80,12 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
         self.max_episode_steps = int(round(episode_length / self.dt))
         self.enable_early_termination = enable_early_termination
         self.contact_height = contact_height
+        self.contact_force_source = ContactForceSource(contact_force_source)
+        if contact_force_threshold < 0:
+            raise ValueError(f"contact_force_threshold must be >= 0, got {contact_force_threshold}")
+        self.contact_force_threshold = contact_force_threshold
+        if self.contact_force_source == ContactForceSource.floor:
+            engine.enable_floor_contact_forces()  # before any step (the CPU engine adds sensors to its model)
         self.action_scale = action_scale
 
         contact_ids = engine.body_ids(contact_bodies)
@@ -173,7 +202,10 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
 
     def _compute_failure(self, step: StepT) -> torch.Tensor:
         e = self.engine
-        return compute_fall(e.body_pos(), e.contact_forces(), self.fall_body_mask, self.contact_height)
+        floor = self.contact_force_source == ContactForceSource.floor
+        forces = e.floor_contact_forces() if floor else e.contact_forces()
+        return compute_fall(e.body_pos(), forces, self.fall_body_mask, self.contact_height,
+                            self.contact_force_threshold, any_component=floor)
 
     def _compute_info(self, step: StepT, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The step's info (`BaseEnv.step`); here each reward term as `episode/reward_<name>`."""

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from mimickit.envs.char_env import CharEnv, StepT
+from mimickit.envs.char_env import CharEnv, ContactForceSource, StepT
 from mimickit.sim.engine import Engine
 
 if TYPE_CHECKING:
@@ -51,13 +51,16 @@ class ClipStartEnv(CharEnv[StepT]):
         rand_reset: bool,
         episode_length: float,
         contact_bodies: list[str],
-        contact_height: float,
+        contact_height: float | None,
+        contact_force_source: ContactForceSource,
+        contact_force_threshold: float,
         action_scale: float,
         enable_early_termination: bool,
     ):
         """rand_reset: start at a uniform random time of a weight-sampled clip (else at the clip's start); the rest
         as `CharEnv`."""
-        super().__init__(engine, episode_length, contact_bodies, contact_height, action_scale, enable_early_termination)
+        super().__init__(engine, episode_length, contact_bodies, contact_height, contact_force_source,
+                         contact_force_threshold, action_scale, enable_early_termination)
         check_same_character(engine, motion_lib)
         self.motion_lib = motion_lib
         self.rand_reset = rand_reset

@@ -10,6 +10,7 @@ from mimickit.anim.motion_lib import MotionFrame, MotionLib
 from mimickit.config import KeysIn, KwargsOf
 from mimickit.envs import rewards
 from mimickit.envs.base_env import DoneFlags
+from mimickit.envs.char_env import ContactForceSource
 from mimickit.envs.clip_env import ClipStartEnv
 from mimickit.envs.observations import compute_phase_obs, compute_target_obs
 from mimickit.sim.engine import Engine
@@ -40,7 +41,9 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         episode_length: float,
         contact_bodies: list[str],
         key_bodies: list[str],
-        contact_height: float,
+        contact_height: float | None,
+        contact_force_source: ContactForceSource,
+        contact_force_threshold: float,
         action_scale: float,
         enable_early_termination: bool,
         pose_termination: bool,
@@ -53,8 +56,8 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
     ):
         """reward: the imitation reward's table, `{term: {weight, scale}}` for terms of `rewards.IMITATION_TERMS`,
         summed in its order; a term of weight 0 or null is not computed. The rest as in conf/env/deepmimic.yaml."""
-        super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height, action_scale,
-                         enable_early_termination)
+        super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height,
+                         contact_force_source, contact_force_threshold, action_scale, enable_early_termination)
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), device=self.device)
         self.parents = torch.as_tensor(motion_lib.body_parents, device=self.device)
         self.pose_termination = pose_termination

@@ -24,6 +24,7 @@ from mimickit.utils.paths import resolve_path
 
 FLOOR_GEOM = "floor"
 CONTACT_SENSOR_SITE = "mimickit_cfrc_site"
+FLOOR_SENSOR_PREFIX = "mimickit_floor_"  # + body name: that body's net contact force with the floor
 # Keeps the character's lowest point this far above the floor in the default (T-pose) state.
 DEFAULT_CLEARANCE = 0.01
 # Keys of one `pd_gains` group (mimickit.config.JointGroupConfig).
@@ -72,6 +73,7 @@ def build_character(
     self_collision: bool = True,
     passive_damping_frac: float = 0.5,
     pd_gains: Mapping[str, Mapping] | None = None,
+    floor_contact_sensors: bool = False,
 ) -> Character:
     """Load a character MJCF and build its simulation model.
 
@@ -88,6 +90,9 @@ def build_character(
     pd_gains: `{group: {joints: [regex, ...], kp, kd, torque_limit, armature}}` with every DoF in exactly one group
     (names matched in full): these replace the file's stiffness/damping as kp/kd, its torque limits, and set the
     joints' armature. The file's actuators (motors, say) are converted as above either way. None: the file's.
+
+    floor_contact_sensors: add one contact sensor per body giving its net contact force with the floor
+    (`floor_sensor_columns`); sensors never change the physics, but MuJoCo evaluates them at every substep.
     """
     control_mode = ControlMode(control_mode)
     if sim_freq <= 0:
@@ -133,6 +138,8 @@ def build_character(
     if not self_collision:
         _disable_self_collision(spec)
     _add_contact_force_sensor(spec, source.body(1).name)
+    if floor_contact_sensors:
+        _add_floor_contact_sensors(spec, [source.body(b).name for b in range(1, source.nbody)])
     spec.option.timestep = 1.0 / sim_freq
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
 
@@ -303,3 +310,22 @@ def _add_contact_force_sensor(spec: mujoco.MjSpec, root_body: str) -> None:
     spec.add_sensor(
         type=mujoco.mjtSensor.mjSENS_ACCELEROMETER, objtype=mujoco.mjtObj.mjOBJ_SITE, objname=CONTACT_SENSOR_SITE
     )
+
+
+def _add_floor_contact_sensors(spec: mujoco.MjSpec, body_names: list[str]) -> None:
+    """Per body, a contact sensor of its geoms' contacts with the floor: the net force, world frame (3 values)."""
+    force = 1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE)
+    netforce = 3  # reduce: the net force of all matching contacts
+    for name in body_names:
+        spec.add_sensor(
+            name=FLOOR_SENSOR_PREFIX + name, type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_BODY,
+            objname=name, reftype=mujoco.mjtObj.mjOBJ_GEOM, refname=FLOOR_GEOM, intprm=[force, netforce, 1],
+        )
+
+
+def floor_sensor_columns(model: mujoco.MjModel, body_names: list[str]) -> np.ndarray:
+    """(num_bodies * 3,) columns of `sensordata` holding each body's floor contact sensor (`build_character`'s
+    floor_contact_sensors). The sensor reads the force the body exerts on the floor: negate it for the force on
+    the body (as in `cfrc_ext`)."""
+    adr = [int(model.sensor(FLOOR_SENSOR_PREFIX + name).adr[0]) for name in body_names]
+    return (np.asarray(adr)[:, None] + np.arange(3)).reshape(-1)

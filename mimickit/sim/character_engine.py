@@ -55,14 +55,11 @@ class CharacterEngine(Engine):
         self._sim_freq = sim_freq
         self._control_freq = control_freq
         self.mjcf = str(resolve_asset_path(mjcf))
-        self.character: Character = build_character(
-            self.mjcf,
-            sim_freq=sim_freq,
-            control_mode=self.control_mode,
-            self_collision=self_collision,
-            passive_damping_frac=passive_damping_frac,
-            pd_gains=pd_gains,
-        )
+        # what `build_character` is given, kept for a backend that rebuilds the model with sensors
+        self._character_settings = dict(sim_freq=sim_freq, control_mode=self.control_mode,
+                                         self_collision=self_collision, passive_damping_frac=passive_damping_frac,
+                                         pd_gains=pd_gains)
+        self.character: Character = build_character(self.mjcf, **self._character_settings)
         self.mj_model = self.character.model
         self.dof_names = list(self.character.dof_names)
         self.body_names = list(self.character.body_names)

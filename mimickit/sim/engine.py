@@ -180,6 +180,17 @@ class Engine(abc.ABC):
     def contact_forces(self) -> torch.Tensor:
         """(N, num_bodies, 3) world-frame net external contact force on each body (ground and self contacts)."""
 
+    def enable_floor_contact_forces(self) -> None:
+        """Make `floor_contact_forces` available. A backend may have to change its model for it (the CPU engine adds
+        sensors), so call it before the first step and before `set_physics_where`; until it is called, nothing
+        is computed for it. Calling it again does nothing."""
+        raise NotImplementedError(f"{type(self).__name__} has no floor contact forces")
+
+    def floor_contact_forces(self) -> torch.Tensor:
+        """(N, num_bodies, 3) world-frame net force on each body from its contacts with the floor only (self contacts
+        excluded), from the last physics substep like `contact_forces`; needs `enable_floor_contact_forces`."""
+        raise NotImplementedError(f"{type(self).__name__} has no floor contact forces")
+
     # ---- writes ----
     @abc.abstractmethod
     def set_state(self, env_ids: torch.Tensor, state: CharState) -> None:

@@ -23,6 +23,8 @@ import mujoco_warp as mjw
 import numpy as np
 import torch
 import warp as wp
+from mujoco_warp._src import support as mjw_support  # contact_force_fn, as MuJoCo Warp's own cfrc_ext uses it
+from mujoco_warp._src.types import vec5
 
 from mimickit.sim.character_engine import CharacterEngine
 from mimickit.sim.engine import CharState, ControlMode, PhysicsParams, check_env_ids
@@ -112,6 +114,51 @@ def _reset_diverged_worlds(
             cfrc_ext[world, b] = wp.spatial_vector()
 
 
+@wp.kernel
+def _accumulate_floor_contact_forces(
+    opt_cone: int,
+    geom_bodyid: wp.array(dtype=int),
+    contact_frame: wp.array(dtype=wp.mat33),
+    contact_friction: wp.array(dtype=vec5),
+    contact_dim: wp.array(dtype=int),
+    contact_geom: wp.array(dtype=wp.vec2i),
+    contact_efc_address: wp.array2d(dtype=int),
+    contact_worldid: wp.array(dtype=int),
+    contact_adhesion: wp.array(dtype=float),
+    efc_force: wp.array2d(dtype=float),
+    njmax: int,
+    nacon: wp.array(dtype=int),
+    forces: wp.array3d(dtype=float),
+):
+    """One thread per contact slot: add the world-frame force of a contact between a world geom (the floor) and a
+    character body to that body's row, (nworld, num_bodies, 3). Signs as in MuJoCo's cfrc_ext: the contact force
+    acts on geom[1]'s body and its opposite on geom[0]'s; self contacts are skipped."""
+    contact = wp.tid()
+    if contact >= nacon[0]:
+        return
+    geom = contact_geom[contact]
+    if geom[0] < 0 or geom[1] < 0:
+        return
+    body0 = geom_bodyid[geom[0]]
+    body1 = geom_bodyid[geom[1]]
+    body = int(0)
+    sign = float(0.0)
+    if body0 == 0 and body1 != 0:
+        body = body1
+        sign = 1.0
+    if body1 == 0 and body0 != 0:
+        body = body0
+        sign = -1.0
+    if sign == 0.0:
+        return
+    world = contact_worldid[contact]
+    force = mjw_support.contact_force_fn(opt_cone, contact_frame, contact_friction, contact_dim, contact_efc_address,
+                                         contact_adhesion, efc_force, njmax, nacon, world, contact, True)
+    top = wp.spatial_top(force)
+    for k in range(3):
+        wp.atomic_add(forces, world, body - 1, k, sign * top[k])
+
+
 class MjwarpEngine(CharacterEngine):
     """`num_envs` copies of one character on a CUDA GPU. See `mimickit.sim.engine.Engine` for the conventions.
 
@@ -196,6 +243,10 @@ class MjwarpEngine(CharacterEngine):
         self._outer_capture: GraphedCall | None = None  # the capture `graphed` is recording, if any
         self._model_views: dict[str, torch.Tensor] = {}  # model fields made per world (set_physics_where)
 
+        self._reset_this_step = wp.to_torch(self._reset_this_step_wp)
+        self._floor_forces_wp: wp.array | None = None  # floor contact forces, once enabled
+        self._floor_stale: torch.Tensor | None = None  # (num_envs,) set since the last step: no contacts of its own
+
         self._step_graph = self._refresh_graph = None
         self._advance()  # compiles every kernel (minutes for a new model, then cached in ~/.cache/warp)
         if graph and self.device.type == "cuda":
@@ -211,6 +262,49 @@ class MjwarpEngine(CharacterEngine):
         """A snapshot of a MuJoCo Warp array: the graph replay overwrites the shared memory at the next step."""
         return self._cached(name, lambda: self._views[name].clone())
 
+    # ---- floor contact forces: accumulated from the contact buffer on demand ----
+    def enable_floor_contact_forces(self) -> None:
+        """Allocate the floor force buffer; the model and the step graphs are unchanged."""
+        if self._floor_forces_wp is not None:
+            return
+        with wp.ScopedDevice(self._wp_device):
+            self._floor_forces_wp = wp.zeros((self.num_envs, self.num_bodies, 3), dtype=float)
+        self._floor_stale = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+
+    def floor_contact_forces(self) -> torch.Tensor:
+        """From the last substep's contacts (what `cfrc_ext` is computed from): one kernel over the contact slots of
+        all worlds, nothing read back. Worlds teleported since (set_state, a divergence reset) read zeros, as their
+        `cfrc_ext` does."""
+        if self._floor_forces_wp is None:
+            raise RuntimeError("call enable_floor_contact_forces() before reading floor_contact_forces()")
+        return self._cached("floor_contact_forces", self._compute_floor_contact_forces)
+
+    def _compute_floor_contact_forces(self) -> torch.Tensor:
+        m, d, forces = self._model, self._data, self._floor_forces_wp
+        forces_t = wp.to_torch(forces)
+        forces_t.zero_()
+        with wp.ScopedDevice(self._wp_device):
+            wp.launch(
+                _accumulate_floor_contact_forces,
+                dim=d.naconmax,
+                inputs=[m.opt.cone, m.geom_bodyid, d.contact.frame, d.contact.friction, d.contact.dim, d.contact.geom,
+                        d.contact.efc_address, d.contact.worldid, d.contact.adhesion, d.efc.force, d.njmax, d.nacon],
+                outputs=[forces],
+            )
+        stale = (self._floor_stale | (self._reset_this_step != 0)).view(-1, 1, 1)
+        return torch.where(stale, torch.zeros_like(forces_t), forces_t)
+
+    def _mark_floor_stale(self, rows: torch.Tensor | None) -> None:
+        """The worlds whose contacts no longer describe their state: `rows` (ids or a bool mask), None: all."""
+        if self._floor_stale is None:
+            return
+        if rows is None:
+            self._floor_stale.fill_(True)
+        elif rows.dtype == torch.bool:
+            self._floor_stale |= rows
+        else:
+            self._floor_stale[rows] = True
+
     # ---- writes ----
     def set_state(self, env_ids: torch.Tensor, state: CharState) -> None:
         ids = check_env_ids(env_ids, self.num_envs, self.device)  # one sync per call
@@ -221,6 +315,7 @@ class MjwarpEngine(CharacterEngine):
         self._qvel[ids] = qvel
         self._qacc_warmstart[ids] = 0.0  # a teleported env keeps nothing of its past: no solver warm start,
         self._views["cfrc_ext"][ids] = 0.0  # no contact forces until it steps
+        self._mark_floor_stale(ids)
         self._cache.clear()
         self._launch(self._refresh_graph, self._refresh)
 
@@ -232,6 +327,7 @@ class MjwarpEngine(CharacterEngine):
         self._qvel.copy_(torch.where(rows, qvel, self._qvel))
         self._qacc_warmstart.masked_fill_(rows, 0.0)
         self._views["cfrc_ext"].masked_fill_(rows.unsqueeze(-1), 0.0)
+        self._mark_floor_stale(rows.squeeze(-1))
         self._cache.clear()
         self._launch(self._refresh_graph, self._refresh)
 
@@ -265,6 +361,8 @@ class MjwarpEngine(CharacterEngine):
 
     def step(self) -> None:
         self._launch(self._step_graph, self._advance)
+        if self._floor_stale is not None:
+            self._floor_stale.zero_()
         self._cache.clear()
         if self._outer_capture is None:
             self._count_steps(1)
@@ -396,6 +494,7 @@ class MjwarpEngine(CharacterEngine):
         self._num_diverged.zero_()
         self._qacc_warmstart.zero_()
         self._views["cfrc_ext"].zero_()
+        self._mark_floor_stale(None)
         self._cache.clear()
         self._launch(self._refresh_graph, self._refresh)
 

@@ -11,6 +11,7 @@ import mujoco.batch
 import numpy as np
 import torch
 
+from mimickit.sim.character import build_character, floor_sensor_columns
 from mimickit.sim.character_engine import CharacterEngine
 from mimickit.sim.engine import CharState, ControlMode, PhysicsParams, check_env_ids
 from mimickit.sim.physics_params import INERTIAL
@@ -68,18 +69,54 @@ class MujocoEngine(CharacterEngine):
             pd_gains,
         )
         self.num_unstable_resets = 0
-
-        self._batch = mujoco.batch.Batch(self.mj_model, nsim=num_envs, nthread=nthread)
-        self._qpos, self._qvel, self._ctrl = (self._batch.bind(n) for n in ("qpos", "qvel", "ctrl"))
-        read_fields = ("qpos", "qvel", "xpos", "xquat", "cvel", "subtree_com", "cfrc_ext")
-        self._fields = {name: self._batch.bind(name) for name in read_fields}
-        self._ctrl_view = torch.from_numpy(self._ctrl)  # aliases the batch's control rows
+        self._nthread = nthread
+        self._floor_columns: np.ndarray | None = None  # sensordata columns of the floor forces, once enabled
+        self._stepped = self._physics_set = False
+        self._make_batch()
         self._actuator_dof_ids = torch.as_tensor(self.character.actuator_dof_ids, device=self.device)
         self._unstable_ids: list[np.ndarray] = []
 
         self._dof_limits = (self._to_device(self.character.dof_low), self._to_device(self.character.dof_high))
         self._torque_limits = self._to_device(self.character.torque_limit)
         self._write_default_state(np.arange(num_envs))
+
+    def _make_batch(self) -> None:
+        """The Batch of `self.mj_model` and its bound fields."""
+        self._batch = mujoco.batch.Batch(self.mj_model, nsim=self.num_envs, nthread=self._nthread)
+        self._qpos, self._qvel, self._ctrl = (self._batch.bind(n) for n in ("qpos", "qvel", "ctrl"))
+        read_fields = ("qpos", "qvel", "xpos", "xquat", "cvel", "subtree_com", "cfrc_ext")
+        if self._floor_columns is not None:
+            read_fields += ("sensordata",)
+        self._fields = {name: self._batch.bind(name) for name in read_fields}
+        self._ctrl_view = torch.from_numpy(self._ctrl)  # aliases the batch's control rows
+
+    # ---- floor contact forces: per-body contact sensors, added to the model on demand ----
+    def enable_floor_contact_forces(self) -> None:
+        """Rebuild the model with one floor contact sensor per body (`build_character`'s floor_contact_sensors) and
+        the Batch on it, keeping every world's state; the physics is unchanged."""
+        if self._floor_columns is not None:
+            return
+        if self._stepped or self._physics_set:
+            raise RuntimeError("enable_floor_contact_forces must come before the first step and set_physics_where "
+                               "(it rebuilds the model)")
+        state = self._batch.state.copy()
+        self.character = build_character(self.mjcf, **self._character_settings, floor_contact_sensors=True)
+        self.mj_model = self.character.model
+        self._floor_columns = floor_sensor_columns(self.mj_model, self.body_names)
+        self._make_batch()
+        self._batch.state[:] = state
+        self._batch.forward(np.arange(self.num_envs))
+        self._cache.clear()
+
+    def floor_contact_forces(self) -> torch.Tensor:
+        if self._floor_columns is None:
+            raise RuntimeError("call enable_floor_contact_forces() before reading floor_contact_forces()")
+
+        def compute() -> torch.Tensor:
+            on_floor = self._fields["sensordata"][:, self._floor_columns]  # the force on the floor
+            return -self._to_device(on_floor).view(self.num_envs, self.num_bodies, 3)
+
+        return self._cached("floor_contact_forces", compute)
 
     # ---- writes ----
     def set_state(self, env_ids: torch.Tensor, state: CharState) -> None:
@@ -117,11 +154,13 @@ class MujocoEngine(CharacterEngine):
             array[ids.numpy()] = new[name].numpy()
         if any(getattr(params, name) is not None for name in INERTIAL):
             self._batch.set_const(ids.numpy())
+        self._physics_set = True
         self._cache.clear()
 
     def step(self) -> None:
         # stage VEL makes positions, velocities and cvel describe the new state rather than the last substep's start.
         self._batch.step(nstep=self.substeps, stage=mujoco.mjtStage.mjSTAGE_VEL)
+        self._stepped = True
         self._reset_diverged()
         self._cache.clear()
 

@@ -268,7 +268,9 @@ def build_metadata(policy: LoadedPolicy, onnx_path: Path, opset: int) -> dict[st
             "pose_termination": bool(env.pose_termination),
             "pose_termination_dist": float(env.pose_termination_dist),
             "pose_termination_metric": env.pose_termination_metric,
-            "contact_height": float(env.contact_height),
+            "contact_height": None if env.contact_height is None else float(env.contact_height),
+            "contact_force_source": env.contact_force_source.value,
+            "contact_force_threshold": float(env.contact_force_threshold),
             "rand_reset": bool(env.rand_reset),
         },
     }

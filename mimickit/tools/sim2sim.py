@@ -60,6 +60,9 @@ class Sim2Sim:
         char, physics, task = meta["character"], meta["physics"], meta["task"]
         if task["type"] != md.DEEPMIMIC_TASK:
             raise ValueError(f"sim2sim plays tracking policies (task {md.DEEPMIMIC_TASK!r}), not {task['type']!r}")
+        if task.get("contact_force_source", "all") != "all":
+            raise NotImplementedError(f"sim2sim reproduces only the contact_force_source 'all' fall rule; this "
+                                      f"policy's env used {task['contact_force_source']!r}")
         self.mjcf = md.resolve_file(char["mjcf"], meta, "character MJCF")
         self.skeleton = Skeleton(str(self.mjcf))
         check_character(self.skeleton, char)
@@ -132,8 +135,10 @@ class Sim2Sim:
         t = self.task
         failed = unstable
         if t["enable_early_termination"]:
-            touching = np.linalg.norm(self.sim.contact_forces(), axis=-1) > CONTACT_FORCE_THRESHOLD
-            fall = (touching & (body_pos[:, 2] < t["contact_height"]) & self.fall_body_mask).any()
+            threshold = t.get("contact_force_threshold", CONTACT_FORCE_THRESHOLD)  # older files: today's rule
+            touching = np.linalg.norm(self.sim.contact_forces(), axis=-1) > threshold
+            low = True if t["contact_height"] is None else body_pos[:, 2] < t["contact_height"]
+            fall = (touching & low & self.fall_body_mask).any()
             failed = failed or fall or (t["pose_termination"] and pose_distance > t["pose_termination_dist"])
         if failed:
             return FAIL

@@ -273,3 +273,59 @@ def test_bad_input_raises_clear_errors(make_engine, tmp_path, monkeypatch):
 def engine_mjcf(engine) -> str:
     """The character file an engine was built from (tests build the same model for reference runs)."""
     return engine.mjcf
+
+
+def _crossed_thighs(engine, n: int, height: float) -> CharState:
+    """The T-pose `height` m up with the thighs crossed into each other (a self contact, no floor contact)."""
+    dof_pos = engine.dof_pos()[:n].clone()
+    dof_pos[:, engine.dof_id("right_hip_x")] = 0.3
+    dof_pos[:, engine.dof_id("left_hip_x")] = -0.3
+    root_pos = engine.root_pos()[:n].clone()
+    root_pos[:, 2] += height
+    return CharState.at_rest(root_pos, engine.root_rot()[:n].clone(), dof_pos)
+
+
+def test_floor_contact_forces_count_the_floor_and_not_self_contacts(make_engine):
+    """Env 0 stands on the floor: its floor forces are its contact forces (feet only, the weight in total).
+    Env 1 is airborne with its thighs pressed together: contact forces on the thighs, no floor force anywhere."""
+    engine = make_engine(num_envs=2)
+    engine.enable_floor_contact_forces()
+    engine.enable_floor_contact_forces()  # a second call changes nothing
+    standing = CharState.at_rest(engine.root_pos().clone(), engine.root_rot(), engine.dof_pos())
+    crossed = _crossed_thighs(engine, 2, height=1.0)
+    state = CharState(*(torch.stack([a[0], b[1]]) for a, b in zip(standing, crossed)))
+    engine.set_state(torch.arange(2, device=engine.device), state)
+    _step(engine, state.dof_pos, steps=10)  # 0.33 s: env 0 settles on its feet, env 1 falls 0.5 m, still airborne
+
+    floor, total = engine.floor_contact_forces(), engine.contact_forces()
+    assert floor.shape == total.shape and floor.dtype == torch.float32
+    assert floor.device.type == engine.device.type
+    torch.testing.assert_close(floor[0], total[0], atol=1e-2, rtol=1e-4)
+    feet = engine.body_ids(["right_foot", "left_foot"])
+    weight = float(engine.mj_model.body_subtreemass[1]) * GRAVITY
+    assert floor[0, feet, 2].sum().item() > 0.5 * weight
+    thighs = engine.body_ids(["right_thigh", "left_thigh"])
+    assert (total[1, thighs].norm(dim=-1) > 1.0).all(), total[1]
+    assert floor[1].abs().max().item() == 0.0
+    assert engine.root_pos()[1, 2].item() > 0.5
+
+
+def test_floor_contact_forces_must_be_enabled_first(make_engine):
+    engine = make_engine(num_envs=1)
+    with pytest.raises(RuntimeError, match="enable_floor_contact_forces"):
+        engine.floor_contact_forces()
+
+
+def test_cpu_floor_sensors_come_before_the_first_step_and_keep_the_state(make_engine, backend):
+    if backend != "mujoco":
+        pytest.skip("the CPU engine rebuilds its model for the sensors; the GPU engine reads the contact buffer")
+    plain, sensed = make_engine(num_envs=2), make_engine(num_envs=2)
+    state = _random_state(plain, 2, seed=5)
+    for engine in (plain, sensed):
+        engine.set_state(torch.arange(2), state)
+    sensed.enable_floor_contact_forces()  # keeps the state it had
+    for engine in (plain, sensed):
+        _step(engine, state.dof_pos, steps=3)
+    torch.testing.assert_close(sensed.body_pos(), plain.body_pos(), atol=0, rtol=0)  # sensors change no physics
+    with pytest.raises(RuntimeError, match="before the first step"):
+        plain.enable_floor_contact_forces()
