@@ -34,6 +34,7 @@ class AdversarialAgent(PPOAgent):
         discriminator: Partial[Discriminator],
         disc_buffer_size: int,
         disc_replay_samples: int,
+        disc_replay_overwrite: str,
         disc_grad_penalty: float,
         disc_logit_reg: float,
         disc_reward_scale: float,
@@ -46,7 +47,9 @@ class AdversarialAgent(PPOAgent):
         Args:
             discriminator: builds the `Discriminator` from its input size (`env.disc_obs_dim`).
             disc_buffer_size: policy samples kept in the replay buffer (per worker).
-            disc_replay_samples: rollout samples that replace random replay entries each iteration once it is full.
+            disc_replay_samples: rollout samples that replace replay entries each iteration once it is full.
+            disc_replay_overwrite: which entries they replace, "oldest" (MimicKit's ring) or "random"
+                (`ReplayBuffer`).
             disc_grad_penalty: weight of the gradient penalty on the discriminator's inputs.
             disc_logit_reg: weight of the squared logit-layer weights.
             disc_reward_scale: style reward = -log(max(1 - sigmoid(logit), 1e-4)) * disc_reward_scale.
@@ -56,7 +59,8 @@ class AdversarialAgent(PPOAgent):
         dim = env.disc_obs_dim
         self.discriminator = discriminator(obs_dim=dim).to(self.device)
         self.disc_normalizer = self.make_disc_normalizer(dim).to(self.device)
-        self.replay = ReplayBuffer(disc_buffer_size, {NEGATIVE: dim}, disc_replay_samples, device=self.device)
+        self.replay = ReplayBuffer(disc_buffer_size, {NEGATIVE: dim}, disc_replay_samples,
+                                   overwrite=disc_replay_overwrite, device=self.device)
         self.disc_grad_penalty = disc_grad_penalty
         self.disc_logit_reg = disc_logit_reg
         self.disc_reward_scale = disc_reward_scale

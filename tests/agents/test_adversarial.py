@@ -46,6 +46,12 @@ def test_discriminator_separates_clips_from_a_random_policy(tmp_path):
     assert last["disc/accuracy"] > first["disc/accuracy"] + 0.1
 
 
+def test_add_replays_mimickits_ring_and_amp_keeps_random_slots(tmp_path):
+    """MimicKit's replay overwrites its oldest samples (ExperienceBuffer.push); ADD follows it, AMP keeps random slots."""
+    assert make_agent("add_humanoid_spinkick", tmp_path).replay.overwrite == "oldest"
+    assert make_agent("amp_humanoid_locomotion", tmp_path).replay.overwrite == "random"
+
+
 def test_reward_hook_mixes_task_and_style_rewards(tmp_path):
     agent = make_agent("add_humanoid_spinkick", tmp_path, "algo.task_reward_weight=0.25", "algo.disc_reward_weight=0.5")
     agent._start_segment()
