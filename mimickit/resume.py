@@ -165,20 +165,40 @@ def fill_new_keys(merged: DictConfig, cfg: DictConfig) -> None:
     """Keys that a config saved before they existed lacks take `cfg`'s values (today's defaults, or the command
     line's): run-level keys left missing by the schema (e.g. `eval`), and the keys of a node that builds the same
     class in `merged` as in `cfg` (`logger.txt.columns` under RunLogger): every constructor keyword is written in
-    conf/, so a key of that class that the saved node lacks is one added since. Interpolations stay interpolations."""
+    conf/, so a key of that class that the saved node lacks is one added since. A group whose saved node builds
+    another class than `cfg`'s (an AMP run tested without `experiment=`: AMPEnv against the default DeepMimicEnv)
+    takes the keys it lacks from the options of conf/<group>/ that build the saved class, where they all agree.
+    Interpolations stay interpolations."""
     for key in merged:
         if OmegaConf.is_missing(merged, key) and OmegaConf.select(cfg, str(key), default=_ABSENT) != _ABSENT:
             OmegaConf.update(merged, str(key), OmegaConf.select(cfg, str(key)), merge=False)
     present = flat_leaves(merged, resolve=False)
+
+    def lacks(key: str) -> bool:  # not present; not below a saved leaf (tb: null); not above saved leaves (a null of
+        # today's default that the saved run filled in: robot.pd_gains of a G1 run tested without robot=g1)
+        return key not in present and not any(_under(key, p) or _under(p, key) for p in present)
+
     for key, value in flat_leaves(cfg, resolve=False).items():
         parent = key.rpartition(".")[0]
-        # present; below a saved leaf (tb: null); or above saved leaves (a null of today's default that the saved run
-        # filled in: robot.pd_gains of a G1 run tested without robot=g1)
-        if key in present or not parent or any(_under(key, p) or _under(p, key) for p in present):
-            continue
-        if isinstance(OmegaConf.select(merged, parent, default=None, throw_on_resolution_failure=False),
-                      DictConfig) and _same_class_at(merged, cfg, parent):
+        if parent and lacks(key) and isinstance(
+                OmegaConf.select(merged, parent, default=None, throw_on_resolution_failure=False),
+                DictConfig) and _same_class_at(merged, cfg, parent):
             OmegaConf.update(merged, key, value, merge=False)
+    for group, target in _replaced_groups(merged, cfg).items():
+        for key, value in _shared_leaves_of_options(group, target).items():
+            if lacks(key):
+                OmegaConf.update(merged, key, value, merge=False)
+
+
+def _replaced_groups(saved: DictConfig, cfg: DictConfig) -> dict[str, str | None]:
+    """{group: saved `_target_`} of the config groups whose saved node builds another class than `cfg`'s."""
+    replaced = {}
+    for group in (str(key) for key in cfg):
+        saved_node, node = OmegaConf.select(saved, group, default=None), OmegaConf.select(cfg, group, default=None)
+        if isinstance(saved_node, DictConfig) and isinstance(node, DictConfig) and (CONF_DIR / group).is_dir() \
+                and saved_node.get("_target_") != node.get("_target_"):
+            replaced[group] = saved_node.get("_target_")
+    return replaced
 
 
 def _same_class_at(merged: DictConfig, cfg: DictConfig, key: str) -> bool:
@@ -219,15 +239,9 @@ def option_interpolations(saved: DictConfig, cfg: DictConfig) -> dict[str, str]:
     (the saved env is AMPEnv, `cfg`'s the default DeepMimicEnv), the interpolations are those every option of the
     group with the saved `_target_` has (conf/env/amp.yaml's), or none when no option has it."""
     found: dict[str, str] = {}
-    replaced = set()
-    for group in (str(key) for key in cfg):
-        saved_node, node = OmegaConf.select(saved, group, default=None), OmegaConf.select(cfg, group, default=None)
-        if not (isinstance(saved_node, DictConfig) and isinstance(node, DictConfig) and (CONF_DIR / group).is_dir()):
-            continue
-        target = saved_node.get("_target_")
-        if target != node.get("_target_"):
-            replaced.add(group)
-            found.update(_interpolations_of_options(group, target))
+    replaced = _replaced_groups(saved, cfg)
+    for group, target in replaced.items():
+        found.update({k: v for k, v in _shared_leaves_of_options(group, target).items() if _is_interpolation(v)})
     for key, value in flat_leaves(cfg, resolve=False).items():
         if _is_interpolation(value) and key.split(".")[0] not in replaced:
             found[key] = value
@@ -239,11 +253,12 @@ def interpolated_keys(cfg: DictConfig) -> set[str]:
     return {key for key, value in flat_leaves(cfg, resolve=False).items() if _is_interpolation(value)}
 
 
-def _interpolations_of_options(group: str, target: str | None) -> dict[str, str]:
-    """The interpolations shared by every option of conf/<group>/ whose node builds `target`."""
+def _shared_leaves_of_options(group: str, target: str | None) -> dict[str, Any]:
+    """The leaves (unresolved: interpolations as written) that every option of conf/<group>/ whose node builds
+    `target` has, with the same value."""
     if target is None:
         return {}
-    shared: dict[str, str] | None = None
+    shared: dict[str, Any] | None = None
     for path in sorted((CONF_DIR / group).glob("*.yaml")):
         try:
             node = OmegaConf.select(_compose(f"{group}/{path.stem}"), group, default=None)
@@ -252,7 +267,7 @@ def _interpolations_of_options(group: str, target: str | None) -> dict[str, str]
             continue
         if not isinstance(node, DictConfig) or node.get("_target_") != target:
             continue
-        mine = {f"{group}.{k}": v for k, v in flat_leaves(node, resolve=False).items() if _is_interpolation(v)}
+        mine = {f"{group}.{k}": v for k, v in flat_leaves(node, resolve=False).items()}
         shared = mine if shared is None else {k: v for k, v in shared.items() if mine.get(k) == v}
     return shared or {}
 

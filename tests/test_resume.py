@@ -190,3 +190,31 @@ def test_a_run_saved_before_a_logger_setting_existed_resumes_and_tests(first_run
     assert out.returncode == 0, out.stderr[-3000:]
     txt = saved(run)["logger"]["txt"]
     assert txt["columns"] == "short" and "train/return" in txt["short_columns"] and txt["column_width"] == 24
+
+
+def test_a_run_of_another_env_class_saved_before_an_env_setting_existed_is_tested_with_its_defaults(tmp_path):
+    """An AMP run's config.yaml from before env.contact_force_source existed, tested without experiment= (so the
+    default env composed now is DeepMimic's): the AMP env's missing keys come from conf/env/amp.yaml, its own values
+    stay."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from mimickit.config import register_configs
+    from mimickit.resume import checkpoint_config
+
+    def compose_cfg(*overrides):
+        register_configs()
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+
+    old = compose_cfg("experiment=amp_humanoid_locomotion", "env.contact_height=0.2")
+    OmegaConf.set_struct(old, False)
+    del old.env["contact_force_source"], old.env["contact_force_threshold"]
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(old, resolve=True))
+    (tmp_path / "model.pt").write_bytes(b"")
+    overrides = ["mode=test", f"model_file={tmp_path / 'model.pt'}"]
+    merged = checkpoint_config(compose_cfg(*overrides), overrides, compose_cfg())
+    env = OmegaConf.load(ROOT / "conf" / "env" / "amp.yaml")
+    assert merged.env._target_ == env._target_ and merged.env.contact_height == 0.2
+    assert merged.env.contact_force_source == env.contact_force_source
+    assert merged.env.contact_force_threshold == env.contact_force_threshold
