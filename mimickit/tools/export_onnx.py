@@ -47,13 +47,15 @@ from mimickit.deploy.observations import deepmimic_layout
 from mimickit.envs.deepmimic_env import DeepMimicEnv
 from mimickit.resume import checkpoint_config, saved_config_path
 from mimickit.sim.mujoco_engine import MujocoEngine
+from mimickit.tools.cli import split_tool_args
 from mimickit.utils.paths import CONF_DIR, PACKAGE_SCHEME
 
 log = logging.getLogger(__name__)
 
-TOOL_KEYS = ("model_file", "output", "opset", "verify_steps")
 DEFAULT_OPSET = 17
 DEFAULT_VERIFY_STEPS = 64
+# the tool's keys and their defaults (None: required, or derived from the others)
+ARGS = {"model_file": None, "output": None, "opset": str(DEFAULT_OPSET), "verify_steps": str(DEFAULT_VERIFY_STEPS)}
 PARITY_TOL = 1e-5  # the export refuses to write a graph whose outputs differ from torch's by more
 # keys the export sets itself: one env on the CPU, as mode=test builds a checkpoint, with the nominal physics (the
 # training run's domain randomisation is recorded in the metadata, not applied)
@@ -298,29 +300,18 @@ def observation_layout(env: DeepMimicEnv) -> list[dict[str, Any]]:
 
 
 # ---- CLI ----
-def parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """(the tool's own keys, model_file among them; config overrides) of `KEY=VALUE` arguments."""
-    tool, overrides = {}, []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep:
-            raise SystemExit(f"arguments are KEY=VALUE, got {arg!r}\n{__doc__}")
-        if key in TOOL_KEYS:
-            tool[key] = value
-        else:
-            overrides.append(arg)
-    if not tool.get("model_file"):
-        raise SystemExit(f"model_file=<checkpoint> is required\n{__doc__}")
-    return tool, overrides
+def parse_args(argv: Sequence[str]) -> tuple[dict[str, str | None], list[str]]:
+    """(the tool's keys, model_file among them; config overrides) of `KEY=VALUE` arguments."""
+    return split_tool_args(argv, ARGS, __doc__)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     tool, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     model_file = tool["model_file"]
-    opset, verify_steps = int(tool.get("opset", DEFAULT_OPSET)), int(tool.get("verify_steps", DEFAULT_VERIFY_STEPS))
+    opset, verify_steps = int(tool["opset"]), int(tool["verify_steps"])
     policy = load_policy(model_file, overrides)
-    output = tool.get("output") or str(Path(model_file).with_suffix(".onnx"))
+    output = tool["output"] or str(Path(model_file).with_suffix(".onnx"))
     onnx_path, meta_path, max_diff = export_policy(policy, output, opset, verify_steps)
     env = policy.env
     print(f"wrote {onnx_path} (obs {env.obs_dim} -> action {env.action_dim}, pd_target {env.action_dim}; opset {opset})")

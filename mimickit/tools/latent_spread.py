@@ -54,6 +54,7 @@ from mimickit.config import validate_run, validate_target
 from mimickit.envs.ase_env import ASEEnv
 from mimickit.envs.base_env import DoneFlags
 from mimickit.resume import checkpoint_config
+from mimickit.tools.cli import split_tool_args
 from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.seeding import seed_everything
 
@@ -231,17 +232,7 @@ def format_table(summary: dict[str, Any]) -> str:
 # ---- CLI ----
 def parse_args(argv: Sequence[str]) -> tuple[dict[str, str | None], list[str]]:
     """(the tool's keys with their defaults filled in; config overrides) of `KEY=VALUE` arguments."""
-    tool, overrides = dict(ARGS), []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if not sep:
-            raise SystemExit(f"arguments are KEY=VALUE, got {arg!r}\n{__doc__}")
-        if key in ARGS:
-            tool[key] = value
-        else:
-            overrides.append(arg)
-    if not tool["model_file"]:
-        raise SystemExit(f"model_file=<checkpoint> is required\n{__doc__}")
+    tool, overrides = split_tool_args(argv, ARGS, __doc__)
     if tool["start"] not in STARTS:
         raise SystemExit(f"start must be one of {STARTS}, got {tool['start']!r}")
     return tool, overrides
