@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,6 +150,13 @@ def _spawned_worker(rank: int, fn: Callable[..., T], devices: list[str], init_me
     result = fn(worker, *args)
     if rank == 0:  # a file, not a queue: tensors sent through a queue die with the process that sent them
         torch.save(result, result_path)
+    # Leave without interpreter finalisation: there gloo's threads can still abort the process ("terminate called
+    # without an active exception", pytorch/pytorch#179291) after the work is done and the group destroyed, and
+    # mp.spawn would report the finished worker as failed. `fn` has closed its loggers and files.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _free_port() -> int:
