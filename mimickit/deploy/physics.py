@@ -21,13 +21,17 @@ from mimickit.deploy.metadata import from_json_floats
 
 FLOOR_GEOM = "floor"
 CONTACT_SENSOR_SITE = "mimickit_cfrc_site"
+FLOOR_SENSOR_PREFIX = "mimickit_floor_"  # + body name (mimickit.sim.character.FLOOR_SENSOR_PREFIX)
 MAX_ABS_QVEL = 1.0e3  # MujocoEngine.MAX_ABS_QVEL: beyond it the simulation diverged
 _DIVERGENCE_WARNINGS = [int(getattr(mujoco.mjtWarning, f"mjWARN_BAD{x}")) for x in ("QPOS", "QVEL", "QACC")]
 _INTEGRATORS = {"implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}
 
 
-def build_model(mjcf: str, physics: dict[str, Any], dof_names: list[str]) -> tuple[mujoco.MjModel, np.ndarray]:
-    """The simulation model and, per actuator, the index of the DoF it drives (in `dof_names` order)."""
+def build_model(mjcf: str, physics: dict[str, Any], dof_names: list[str],
+                floor_contact_sensors: bool = False) -> tuple[mujoco.MjModel, np.ndarray]:
+    """The simulation model and, per actuator, the index of the DoF it drives (in `dof_names` order).
+    `floor_contact_sensors`: per body, a sensor of its net contact force with the floor (the training engine's
+    `floor_contact_forces`, for MimicKit's fall rule); sensors change no physics."""
     if physics["control_mode"] != "pos":
         raise ValueError(f"sim2sim plays PD-target policies (control_mode pos), not {physics['control_mode']!r}")
     if physics["integrator"] not in _INTEGRATORS:
@@ -77,6 +81,12 @@ def build_model(mjcf: str, physics: dict[str, Any], dof_names: list[str]) -> tup
     root_body.add_site(name=CONTACT_SENSOR_SITE)
     spec.add_sensor(type=mujoco.mjtSensor.mjSENS_ACCELEROMETER, objtype=mujoco.mjtObj.mjOBJ_SITE,
                     objname=CONTACT_SENSOR_SITE)
+    if floor_contact_sensors:  # as mimickit.sim.character._add_floor_contact_sensors
+        force, netforce = 1 << int(mujoco.mjtConDataField.mjCONDATA_FORCE), 3
+        for body in [b for b in spec.bodies if b.name != spec.worldbody.name]:
+            spec.add_sensor(name=FLOOR_SENSOR_PREFIX + body.name, type=mujoco.mjtSensor.mjSENS_CONTACT,
+                            objtype=mujoco.mjtObj.mjOBJ_BODY, objname=body.name, reftype=mujoco.mjtObj.mjOBJ_GEOM,
+                            refname=FLOOR_GEOM, intprm=[force, netforce, 1])
     spec.option.timestep = float(physics["timestep"])
     spec.option.integrator = _INTEGRATORS[physics["integrator"]]
     model = spec.compile()
@@ -149,3 +159,10 @@ class Simulation:
     def contact_forces(self) -> np.ndarray:
         """Force part of `cfrc_ext`, from the last substep."""
         return self.data.cfrc_ext[1:, 3:6].copy()
+
+    def floor_contact_forces(self) -> np.ndarray:
+        """(bodies, 3) world-frame force on each body from its floor contacts, from the last substep (the floor
+        sensors of `build_model`, which read the force on the floor: negated)."""
+        m = self.model
+        adr = [int(m.sensor(FLOOR_SENSOR_PREFIX + m.body(b).name).adr[0]) for b in range(1, m.nbody)]
+        return -np.stack([self.data.sensordata[a:a + 3] for a in adr])

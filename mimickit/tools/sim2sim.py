@@ -60,13 +60,11 @@ class Sim2Sim:
         char, physics, task = meta["character"], meta["physics"], meta["task"]
         if task["type"] != md.DEEPMIMIC_TASK:
             raise ValueError(f"sim2sim plays tracking policies (task {md.DEEPMIMIC_TASK!r}), not {task['type']!r}")
-        if task.get("contact_force_source", "all") != "all":
-            raise NotImplementedError(f"sim2sim reproduces only the contact_force_source 'all' fall rule; this "
-                                      f"policy's env used {task['contact_force_source']!r}")
+        self.floor_rule = task.get("contact_force_source", "all") == "floor"  # older files: today's rule
         self.mjcf = md.resolve_file(char["mjcf"], meta, "character MJCF")
         self.skeleton = Skeleton(str(self.mjcf))
         check_character(self.skeleton, char)
-        model, actuator_dof_ids = build_model(str(self.mjcf), physics, char["dof_names"])
+        model, actuator_dof_ids = build_model(str(self.mjcf), physics, char["dof_names"], self.floor_rule)
         self.sim = Simulation(model, actuator_dof_ids, int(physics["substeps"]))
         self.motion_file = md.resolve_file(motion_file or task["clips"][0]["file"], meta, "motion clip")
         self.reference = Reference(load_clip(self.motion_file), self.skeleton, float(task["min_fps"]))
@@ -136,7 +134,10 @@ class Sim2Sim:
         failed = unstable
         if t["enable_early_termination"]:
             threshold = t.get("contact_force_threshold", CONTACT_FORCE_THRESHOLD)  # older files: today's rule
-            touching = np.linalg.norm(self.sim.contact_forces(), axis=-1) > threshold
+            if self.floor_rule:  # MimicKit's: floor contacts, any component (mimickit.envs.char_env.compute_fall)
+                touching = (np.abs(self.sim.floor_contact_forces()) > threshold).any(axis=-1)
+            else:
+                touching = np.linalg.norm(self.sim.contact_forces(), axis=-1) > threshold
             low = True if t["contact_height"] is None else body_pos[:, 2] < t["contact_height"]
             fall = (touching & low & self.fall_body_mask).any()
             failed = failed or fall or (t["pose_termination"] and pose_distance > t["pose_termination_dist"])

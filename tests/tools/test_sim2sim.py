@@ -110,6 +110,46 @@ def test_tracking_error_matches_test_mode(tiny_checkpoint, exported, tmp_path):
     assert float(found[2]) == pytest.approx(test_mode["episode/tracking_error"], abs=TRACKING_TOL)
 
 
+MIMICKIT_FALL_RULE = ["env.contact_force_source=floor", "env.contact_force_threshold=0.1", "env.contact_height=null",
+                      "env.pose_termination_metric=max"]
+
+
+def test_mimickits_fall_rule_ends_the_episode_where_test_mode_does(tiny_checkpoint, tmp_path):
+    """A policy exported with MimicKit's termination (floor contacts, any component > 0.1 N, any height; the
+    farthest body): sim2sim reads the floor forces from the same per-body floor sensors as the CPU engine and ends
+    the episode at the same step as test mode, with the same tracking error."""
+    onnx_path = tmp_path / "floor.onnx"
+    out = run_module("mimickit.tools.export_onnx", f"model_file={tiny_checkpoint}", f"output={onnx_path}",
+                     *MIMICKIT_FALL_RULE)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert md.load_metadata(md.metadata_path(onnx_path))["task"]["contact_force_source"] == "floor"
+    out = run_module("mimickit.run", "mode=test", f"model_file={tiny_checkpoint}", "num_envs=1", "test_episodes=1",
+                     "env.rand_reset=false", "sim.nthread=1", *MIMICKIT_FALL_RULE, f"hydra.run.dir={tmp_path / 'test'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    test_mode = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    out = run_module("mimickit.tools.sim2sim", f"onnx={onnx_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    found = re.search(r"episode_length=(\d+) tracking_error=([\d.]+) end=(\w+)", out.stdout)
+    assert int(found[1]) == test_mode["episode_length"] and found[3] == "fail"
+    assert float(found[2]) == pytest.approx(test_mode["episode/tracking_error"], abs=TRACKING_TOL)
+
+
+def test_floor_contact_forces_are_the_contact_forces_of_a_character_standing_on_its_feet(exported):
+    from mimickit.deploy.physics import Simulation, build_model
+
+    meta = md.load_metadata(md.metadata_path(exported[0]))
+    char, physics = meta["character"], meta["physics"]
+    model, actuator_dof_ids = build_model(str(ROOT / MJCF), physics, char["dof_names"], floor_contact_sensors=True)
+    sim = Simulation(model, actuator_dof_ids, int(physics["substeps"]))
+    sim.set_default_state(np.array(char["default_qpos"]))
+    for _ in range(10):
+        sim.step(np.array(char["default_qpos"])[7:])
+    floor, total = sim.floor_contact_forces(), sim.contact_forces()
+    np.testing.assert_allclose(floor, total, atol=1e-2)
+    feet = [char["body_names"].index(b) for b in ("right_foot", "left_foot")]
+    assert floor[feet, 2].sum() > 0.5 * model.body_subtreemass[1] * 9.81
+
+
 def test_video(exported, tmp_path):
     out = run_module("mimickit.tools.sim2sim", f"onnx={exported[0]}", "steps=4", f"video={tmp_path / 'run.mp4'}")
     assert out.returncode == 0, out.stderr[-3000:]
