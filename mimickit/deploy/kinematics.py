@@ -79,18 +79,18 @@ class Skeleton:
     # ---- joint rotations <-> clip values / hinge angles ----
     def frame_dofs_to_joint_rot(self, frame_dofs: np.ndarray) -> np.ndarray:
         """Clip dof values (..., num_dofs) -> joint rotations (..., num_bodies - 1, 4)."""
-        out = np.zeros((*frame_dofs.shape[:-1], self.num_bodies - 1, 4))
-        out[..., 3] = 1.0
-        out[..., self._sph, :] = quat.exp_map_to_quat(frame_dofs[..., self._sph_dofs])
-        out[..., self._hinge, :] = quat.quat_from_axis_angle(self._hinge_axes, frame_dofs[..., self._hinge_dofs])
-        return out
+        return self._joint_rot(quat.exp_map_to_quat(frame_dofs[..., self._sph_dofs]), frame_dofs)
 
     def dof_to_joint_rot(self, dof_pos: np.ndarray) -> np.ndarray:
         """Hinge angles (..., num_dofs) -> joint rotations."""
-        out = np.zeros((*dof_pos.shape[:-1], self.num_bodies - 1, 4))
+        return self._joint_rot(quat.quat_from_euler_xyz(dof_pos[..., self._sph_dofs]), dof_pos)
+
+    def _joint_rot(self, sph_rot: np.ndarray, dofs: np.ndarray) -> np.ndarray:
+        """Joint rotations from the 3-DoF joints' quaternions and the hinges' angles, read from `dofs`."""
+        out = np.zeros((*dofs.shape[:-1], self.num_bodies - 1, 4))
         out[..., 3] = 1.0
-        out[..., self._sph, :] = quat.quat_from_euler_xyz(dof_pos[..., self._sph_dofs])
-        out[..., self._hinge, :] = quat.quat_from_axis_angle(self._hinge_axes, dof_pos[..., self._hinge_dofs])
+        out[..., self._sph, :] = sph_rot
+        out[..., self._hinge, :] = quat.quat_from_axis_angle(self._hinge_axes, dofs[..., self._hinge_dofs])
         return out
 
     def joint_rot_to_dof(self, joint_rot: np.ndarray, near: np.ndarray | None = None) -> np.ndarray:
