@@ -43,8 +43,9 @@ from mimickit.utils.checkpoint import (
     INTERMEDIATE_DIR,
     CheckpointError,
     capture_rng_state,
-    load_checkpoint,
     intermediate_checkpoint_path,
+    is_policy_file,
+    load_checkpoint,
     restore_rng_state,
     run_checkpoints,
     save_checkpoint,
@@ -217,8 +218,8 @@ class Agent(abc.ABC):
         if unused:
             raise ValueError(f"update phases {unused} are configured but {type(self).__name__} has no such phase; "
                              f"it runs {[p.name for p in self.phases]}")
-        if self.resume_from is not None:
-            self.load(self.resume_from)
+        if self.resume_from is not None:  # not `load`: a policy file cannot be trained on
+            self._restore(load_checkpoint(self.resume_from, map_location=self.device), self.resume_from)
         elif resume:
             self._resume()
         if self.world_size > 1:  # every worker starts from rank 0's models
@@ -268,7 +269,12 @@ class Agent(abc.ABC):
         save_checkpoint(path, state)
 
     def load(self, path: str) -> None:
-        self._restore(load_checkpoint(path, map_location=self.device), path)
+        """Load a checkpoint, or a policy file (mimickit.tools.export_policy) for acting only."""
+        state = load_checkpoint(path, map_location=self.device)
+        if is_policy_file(state):
+            self._restore_policy(state, path)
+        else:
+            self._restore(state, path)
 
     def _resume(self) -> None:
         """Restore the run directory's `model.pt`; when it is unreadable (a crash of the disk, not of the atomic
@@ -292,6 +298,11 @@ class Agent(abc.ABC):
                                 f"{INTERMEDIATE_DIR}/iter_*.pt")
 
     def _restore(self, state: dict[str, Any], path: str) -> None:
+        if is_policy_file(state):
+            raise CheckpointError(f"{path!r} is a policy file (mimickit.tools.export_policy): it holds the actor and "
+                                  "the observation normaliser only, no critic, optimiser or RNG state, so training "
+                                  "cannot resume from it; it is for mode=test/eval/play and export_onnx. Resume "
+                                  "from the run's full checkpoint")
         missing = [name for name in self._checkpointed() if name not in state]
         if missing:
             raise KeyError(f"checkpoint {path!r} lacks {missing}; it holds {sorted(state)}")
@@ -306,6 +317,24 @@ class Agent(abc.ABC):
         restore_rng_state(state["rng"])
         if self.world_size > 1:  # all workers restored rank 0's RNG state
             distributed.split_rng_streams()
+
+    def _restore_policy(self, state: dict[str, Any], path: str) -> None:
+        """The actor (float16 in the file, cast to the model's dtype) and the observation normaliser; the critic
+        keeps its initial weights and the RNGs their seeded state, which acting does not use."""
+        other = [k for k in state["model"] if not k.startswith("actor.")]
+        if other:
+            raise CheckpointError(f"policy file {path!r} holds model entries other than the actor's: {other[:4]}")
+        actor = self.model.actor.state_dict()
+        weights = {k.removeprefix("actor."): v for k, v in state["model"].items()}
+        try:  # strict: every actor entry, no other
+            self.model.actor.load_state_dict({k: v.to(actor[k].dtype) if k in actor else v
+                                              for k, v in weights.items()})
+            self.obs_normalizer.load_state_dict(state["obs_normalizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"policy file {path!r} does not fit this run's actor or normaliser: {err}") from None
+        self.iteration = int(state["iteration"])
+        self.sample_count = int(state["sample_count"])
+        self.wall_time = float(state["wall_time"])
 
     # ------------------------------------------------------------------ extension points
     def add_phase(self, name: str, loss: LossFn, parameters: Iterable[nn.Parameter]) -> None:

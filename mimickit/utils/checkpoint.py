@@ -18,6 +18,8 @@ import torch
 
 CHECKPOINT_NAME = "model.pt"  # the run directory's latest checkpoint
 INTERMEDIATE_DIR = "checkpoints"  # save_intermediate keeps <run>/checkpoints/iter_XXXXXX.pt
+# a policy file (mimickit.tools.export_policy): the actor and the observation normaliser only, for acting
+POLICY_FORMAT = "mimickit-policy"
 
 
 def intermediate_checkpoint_path(out_dir: str, iteration: str) -> str:
@@ -91,6 +93,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict):
         raise CheckpointError(f"cannot load checkpoint {path!r}: holds a {type(state).__name__}, not a dict")
     return state
+
+
+def is_policy_file(state: dict[str, Any]) -> bool:
+    """A policy file (mimickit.tools.export_policy), not a full training checkpoint."""
+    return state.get("format") == POLICY_FORMAT
 
 
 def save_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
