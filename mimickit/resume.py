@@ -9,6 +9,10 @@ config a checkpoint is tested or played with.
 - `mode=test` / `play` / `eval` with `model_file` run with the config saved beside the checkpoint (its run directory's
   `config.yaml`), so the networks and observations fit it; keys set on the command line still win, and a clip
   other than the one trained on is allowed with a warning.
+- An engine picked on the command line (`sim=mujoco` to watch a GPU-trained policy on the CPU, or `sim=mjwarp`
+  again) keeps the saved run's physics: every key its option shares with the saved engine node (rates, damping,
+  gains, ...) but the engine's placement (`ENGINE_PLACEMENT_KEYS`) takes the saved value, unless the command line
+  sets it. The policy was trained on that physics; the option's defaults would silently change it.
 - Saved configs are resolved; both cases put back the interpolations of the saved run's group options where the
   saved value is what they resolved to (`restore_interpolations`), so `sim.num_envs` follows `num_envs` again.
 """
@@ -40,6 +44,9 @@ RESUMABLE_KEYS = (
 # run-level keys that say how to run, not what was trained: a tested checkpoint takes them from the command line
 HOW_TO_RUN_KEYS = ("mode", "model_file", "resume", "max_iters", "test_episodes", "visualize", "video", "video_steps",
                    "recorder", "torch_threads", "tf32", "eval")
+# engine keys that say where the physics runs, not what it simulates: an engine picked on the command line keeps
+# the saved run's other keys (see `keep_engine_physics`)
+ENGINE_PLACEMENT_KEYS = ("_target_", "num_envs", "device")
 _ABSENT = "<absent>"
 
 log = logging.getLogger(__name__)
@@ -97,9 +104,11 @@ def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictC
     merged = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
     groups = chosen_groups(cfg, overrides)
     restore_interpolations(merged, saved, cfg, skip=groups)
+    overridden = [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides))]
     for group in groups:  # another option replaces the saved node whole (sim=mujoco), interpolations included
         OmegaConf.update(merged, group, OmegaConf.select(cfg, group), merge=False)
-    overridden = [o.key_or_group for o in OverridesParser.create().parse_overrides(list(overrides))]
+    if "sim" in groups:
+        keep_engine_physics(saved.sim, merged.sim, skip=[k[len("sim."):] for k in overridden if _under(k, "sim")])
     interpolated = interpolated_keys(cfg)  # set by the command line only through what they point to: restored above
     for key in sorted({*HOW_TO_RUN_KEYS, *explicit_keys(cfg, overrides, defaults)}):
         if any(_under(key, g) for g in groups) or (key in interpolated and not any(_under(key, o) for o in overridden)):
@@ -112,6 +121,15 @@ def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictC
         log.warning("the checkpoint was trained on %s; mode=%s runs it on %s", trained_on, merged.mode.value, tested_on)
     log.info("using the checkpoint's run config %s (command-line keys on top)", saved_path)
     return merged
+
+
+def keep_engine_physics(saved_sim: DictConfig, sim: DictConfig, skip: Sequence[str] = ()) -> list[str]:
+    """Give the engine node `sim` the saved run's values of the keys both engine nodes have, but the placement keys
+    and those in `skip` (set on the command line); returns the keys it kept."""
+    kept = [k for k in sim if k in saved_sim and k not in ENGINE_PLACEMENT_KEYS and k not in skip]
+    for key in kept:
+        sim[key] = saved_sim[key]
+    return kept
 
 
 def saved_config_path(model_file: str) -> str | None:

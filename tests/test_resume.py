@@ -107,12 +107,14 @@ def test_test_mode_uses_the_checkpoints_run_config(first_run, tmp_path):
     assert cfg["num_envs"] == 2 and cfg["sim"]["num_envs"] == 2  # interpolations follow the command line
 
 
-def test_test_mode_on_another_engine_replaces_the_saved_engine_settings(first_run, tmp_path):
-    """A checkpoint trained with sim=mjwarp (GPU) is watched with sim=mujoco on a laptop: mjwarp's own keys
-    (nconmax, graph, ...) must not reach the CPU engine."""
+def test_test_mode_on_another_engine_keeps_the_saved_physics(first_run, tmp_path):
+    """A checkpoint trained with sim=mjwarp (GPU) at 240 Hz without passive damping is watched with sim=mujoco on a
+    laptop: mjwarp's own keys (nconmax, graph, ...) must not reach the CPU engine, the physics it was trained on
+    must (the CPU option's 120 Hz and damping would be another character), and the command line still wins."""
     run = copy_run(first_run, tmp_path)
     cfg = saved(run)
     cfg["sim"] = yaml.safe_load((ROOT / "conf/sim/mjwarp.yaml").read_text())
+    cfg["sim"].update(sim_freq=240, passive_damping_frac=0.0)
     cfg["device"] = "cuda"
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     out = run_cli(tmp_path / "test", "mode=test", "test_episodes=1", "sim=mujoco", "device=cpu",
@@ -121,6 +123,12 @@ def test_test_mode_on_another_engine_replaces_the_saved_engine_settings(first_ru
     tested = saved(tmp_path / "test")
     assert tested["sim"]["_target_"].endswith("MujocoEngine") and "nconmax" not in tested["sim"]
     assert tested["sim"]["num_envs"] == 4 and tested["device"] == "cpu"
+    assert tested["sim"]["sim_freq"] == 240 and tested["sim"]["passive_damping_frac"] == 0.0
+    out = run_cli(tmp_path / "test_120", "mode=test", "test_episodes=1", "sim=mujoco", "device=cpu",
+                  "sim.sim_freq=120", f"model_file={run / 'model.pt'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    tested = saved(tmp_path / "test_120")
+    assert tested["sim"]["sim_freq"] == 120 and tested["sim"]["passive_damping_frac"] == 0.0
 
 
 AMP_KEY_BODIES = ["head", "right_hand", "left_hand", "right_foot", "left_foot"]  # conf/env/amp.yaml's literal list

@@ -45,7 +45,7 @@ from mimickit.config import validate_run, validate_target
 from mimickit.deploy import metadata as md
 from mimickit.deploy.observations import deepmimic_layout
 from mimickit.envs.deepmimic_env import DeepMimicEnv
-from mimickit.resume import checkpoint_config, saved_config_path
+from mimickit.resume import checkpoint_config, keep_engine_physics, saved_config_path
 from mimickit.sim.mujoco_engine import MujocoEngine
 from mimickit.tools.cli import split_tool_args
 from mimickit.utils.paths import CONF_DIR, PACKAGE_SCHEME
@@ -128,9 +128,7 @@ def _use_cpu_engine(cfg: DictConfig, defaults: DictConfig) -> None:
         if cfg.sim._target_ != CPU_ENGINE:
             saved = cfg.sim
             cpu = copy.deepcopy(defaults.sim)
-            shared = [k for k in cpu if k in saved and k not in ("_target_", "num_envs", "device")]
-            for key in shared:
-                cpu[key] = saved[key]
+            shared = keep_engine_physics(saved, cpu)
             log.info("exporting a %s checkpoint on %s (kept %s)", saved._target_, CPU_ENGINE, ", ".join(shared))
             cfg.sim = cpu
         cfg.sim.num_envs, cfg.sim.device, cfg.sim.nthread = 1, "cpu", 1
