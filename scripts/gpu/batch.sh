@@ -4,6 +4,9 @@
 #
 #   bash scripts/gpu/batch.sh start LIST [NAME...]    # start the runs in the background (train.sh start)
 #   bash scripts/gpu/batch.sh finish LIST [NAME...]   # stop and test them all at once, then a gif of each -> $OUT
+#     (tracking runs: also their ONNX export)
+#   bash scripts/gpu/batch.sh zoo LIST [NAME...]      # stop, test and evaluate tracking runs, and export each one's
+#     policy for the model zoo (no gif: render the zoo's policies where they land)
 #
 # Example list: scripts/gpu/runs_2026-11-29.txt.
 set -uo pipefail
@@ -19,7 +22,13 @@ while read -r name gpu args; do
     start) CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" start "$name" $args ;;
     finish)
       { CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" finish "$name" $args
+        CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" onnx "$name" $args
         bash "$here/train.sh" video "$name" $args; } > "$out/${name}_finish.txt" 2>&1 &
+      ;;
+    zoo)
+      { CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" finish "$name" $args
+        CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" eval "$name"
+        bash "$here/train.sh" zoo "$name"; } > "$out/${name}_finish.txt" 2>&1 &
       ;;
     *) echo "unknown action $action" >&2; exit 2 ;;
   esac

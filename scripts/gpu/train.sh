@@ -5,8 +5,12 @@
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
 #     (these runs write every metric into log.txt, logger.txt.columns=all: losses, timings, reward terms)
-#   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run, test its checkpoint (its run config), and
-#     export a tracking policy to ONNX (NAME.onnx + NAME.json, ~5 MB: what comes back for the model zoo)
+#   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run and test its checkpoint (its run config)
+#   bash scripts/gpu/train.sh onnx NAME experiment=...    # export a tracking policy to ONNX (NAME.onnx + .json, ~5 MB)
+#   bash scripts/gpu/train.sh eval NAME                   # mode=eval of a tracking policy on every clip of its motion
+#     (32 episodes per clip: one from the start, 31 from random phases) -> NAME_eval.md, .csv, _per_frame.png
+#   bash scripts/gpu/train.sh zoo NAME                    # its policy for the model zoo (actor and normaliser in
+#     float16 with the run config, ~2.5 MB: mimickit.tools.export_policy) -> zoo/NAME/
 #   bash scripts/gpu/train.sh freeze NAME                 # copy a running run's checkpoint and config to NAME_frozen/
 #     (an ASE high-level controller needs a low-level policy that no longer changes: algo.llc_model_file=...)
 #   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
@@ -47,12 +51,26 @@ case "$1" in
   finish)
     name=$2; shift 2
     pkill -f "hydra.run.dir=$runs/$name " ; sleep 3
-    timeout 240 python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=test test_episodes=1024 \
+    timeout "${TEST_TIMEOUT:-240}" python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=test test_episodes=1024 \
       model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_test" "$@" 2>&1 | tail -5
     cp "$runs/${name}_test/metrics.json" "$out/${name}_test_metrics.json"
     cp "$runs/$name/log.txt" "$out/${name}_log.txt"
+    ;;
+  onnx)
+    name=$2; shift 2
     timeout 120 python3 -m mimickit.tools.export_onnx model_file="$runs/$name/model.pt" output="$out/$name.onnx" \
       "$@" 2>&1 | tail -1 || true
+    ;;
+  eval)
+    name=$2
+    timeout "${EVAL_TIMEOUT:-300}" python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=eval eval.random_starts=31 \
+      model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_eval" 2>&1 | tail -3
+    cp "$runs/${name}_eval/eval.md" "$out/${name}_eval.md"
+    cp "$runs/${name}_eval/eval.csv" "$out/${name}_eval.csv"
+    cp "$runs/${name}_eval/eval_per_frame.png" "$out/${name}_eval_per_frame.png"
+    ;;
+  zoo)
+    timeout 120 python3 -m mimickit.tools.export_policy model_file="$runs/$2/model.pt" output="$out/zoo/$2" 2>&1 | tail -1
     ;;
   freeze)
     mkdir -p "$runs/${2}_frozen" && cp "$runs/$2/model.pt" "$runs/$2/config.yaml" "$runs/${2}_frozen/"
@@ -66,7 +84,11 @@ case "$1" in
     ;;
   pack)
     # built outside $out: tar fails on a folder that changes while it reads it
-    (cd "$out" && tar czf /tmp/results.tgz --exclude='*.gif' . && find . -maxdepth 1 -type f ! -name '*.gif' -delete \
-      && mv /tmp/results.tgz .)
+    # the zoo's policies go in tarballs of their own, two or three per file (16 MiB at most each)
+    (cd "$out" && if [ -d zoo ]; then
+       i=0; for d in zoo/*/; do tar rf /tmp/zoo_$((i / 3)).tar "$d"; i=$((i + 1)); done
+       rm -rf zoo; mv /tmp/zoo_*.tar .; fi
+     tar czf /tmp/results.tgz --exclude='*.gif' --exclude='zoo_*.tar' . \
+       && find . -maxdepth 1 -type f ! -name '*.gif' ! -name 'zoo_*.tar' -delete && mv /tmp/results.tgz .)
     ;;
 esac
