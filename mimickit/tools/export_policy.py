@@ -1,11 +1,14 @@
 """Export a training checkpoint as a policy file for the model zoo: the actor in float16 and the observation
 normaliser, without the critic, the optimisers, the discriminators and the RNG states.
 
-    python -m mimickit.tools.export_policy model_file=outputs/walk/model.pt [output=<checkpoint dir>/policy]
+    python -m mimickit.tools.export_policy model_file=outputs/walk/model.pt [output=<checkpoint dir>/policy] [cpu=true]
 
-Writes `output`/model.pt and a copy of the run's config.yaml beside it (`output`/config.yaml), so that
+Writes `output`/model.pt and the run's config.yaml beside it (`output`/config.yaml), so that
 `mimickit.run mode=test|eval|play model_file=<output>/model.pt` and `mimickit.tools.export_onnx` rebuild the run as
-they do from the full checkpoint (`Agent.load` knows the file by its "format" entry). The file holds:
+they do from the full checkpoint (`Agent.load` knows the file by its "format" entry). With `cpu=true` (the default)
+the config runs where any user can: on the CPU engine with `conf/config.yaml`'s number of envs and `device: cpu`,
+the run's physics kept (`mimickit.resume.keep_engine_physics`); `sim=mjwarp device=cuda` on the command line puts
+it back on the GPU, physics kept too. `cpu=false` copies the config unchanged. The file holds:
 - `model`: the ActorCritic entries under `actor.`, floating tensors in float16 (cast back on loading);
 - `obs_normalizer`: unchanged (float64 statistics; small);
 - algorithm, iteration, sample_count, wall_time, and `format` = "mimickit-policy", `dtype` = "float16".
@@ -19,8 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 
-from mimickit.resume import CONFIG_NAME, saved_config_path
+from mimickit.resume import CONFIG_NAME, keep_engine_physics, saved_config_path
 from mimickit.tools.cli import split_tool_args
 from mimickit.utils.checkpoint import (
     CHECKPOINT_NAME,
@@ -29,8 +33,9 @@ from mimickit.utils.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from mimickit.utils.paths import CONF_DIR
 
-ARGS = {"model_file": None, "output": None}
+ARGS = {"model_file": None, "output": None, "cpu": "true"}
 DTYPE = torch.float16
 COUNTERS = ("algorithm", "iteration", "sample_count", "wall_time")
 
@@ -49,7 +54,18 @@ def policy_state(state: dict[str, Any], model_file: str) -> dict[str, Any]:
             "obs_normalizer": state["obs_normalizer"], **{k: state[k] for k in COUNTERS}}
 
 
-def export_policy(model_file: str, output: str) -> tuple[str, dict[str, Any]]:
+def cpu_config_text(config_path: str) -> bytes:
+    """The saved run config at `config_path`, run on the CPU engine with the run's physics (see the module doc)."""
+    cfg = OmegaConf.load(config_path)
+    defaults = OmegaConf.load(os.path.join(CONF_DIR, "config.yaml"))
+    cpu_sim = OmegaConf.load(os.path.join(CONF_DIR, "sim", "mujoco.yaml"))
+    keep_engine_physics(cfg.sim, cpu_sim)
+    cfg.sim = cpu_sim
+    cfg.device, cfg.num_envs = "cpu", defaults.num_envs
+    return OmegaConf.to_yaml(cfg, resolve=True).encode()
+
+
+def export_policy(model_file: str, output: str, cpu: bool = True) -> tuple[str, dict[str, Any]]:
     """Write `output`/model.pt and `output`/config.yaml; returns the policy file's path and contents."""
     config = saved_config_path(model_file)
     if config is None:
@@ -59,8 +75,11 @@ def export_policy(model_file: str, output: str) -> tuple[str, dict[str, Any]]:
     if os.path.abspath(path) == os.path.abspath(model_file):
         raise ValueError(f"output={output!r} would overwrite the checkpoint itself; choose another directory")
     state = policy_state(load_checkpoint(model_file), model_file)
-    with open(config, "rb") as f:
-        config_text = f.read()
+    if cpu:
+        config_text = cpu_config_text(config)
+    else:
+        with open(config, "rb") as f:
+            config_text = f.read()
     save_checkpoint(path, state)
     atomic_write(os.path.join(output, CONFIG_NAME), lambda f: f.write(config_text))
     return path, state
@@ -73,11 +92,11 @@ def _count(n: int) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     tool, unknown = split_tool_args(sys.argv[1:] if argv is None else argv, ARGS, __doc__)
     if unknown:
-        raise SystemExit(f"unknown arguments {unknown}: export_policy takes model_file= and output= only\n{__doc__}")
+        raise SystemExit(f"unknown arguments {unknown}: export_policy takes model_file=, output= and cpu= only\n{__doc__}")
     model_file = tool["model_file"]
     output = tool["output"] or os.path.join(os.path.dirname(os.path.abspath(model_file)), "policy")
     try:
-        path, state = export_policy(model_file, output)
+        path, state = export_policy(model_file, output, cpu=tool["cpu"].lower() == "true")
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"export_policy: {err}") from None
     params = sum(v.numel() for v in state["model"].values() if v.is_floating_point())

@@ -4,8 +4,9 @@ import json
 
 import pytest
 import torch
+import yaml
 
-from deploy_helpers import run_module
+from deploy_helpers import ROOT, run_module
 from mimickit.tools import export_onnx, export_policy
 from mimickit.tools.export_onnx import load_policy, record_observations
 from mimickit.utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -31,7 +32,12 @@ def loaded(tiny_checkpoint, policy_file):
 def test_cli_writes_a_small_float16_actor_and_the_run_config(tiny_checkpoint, policy_file):
     path, stdout = policy_file
     assert f"wrote {path} (" in stdout and "parameters in float16" in stdout
-    assert (path.parent / "config.yaml").read_bytes() == (tiny_checkpoint.parent / "config.yaml").read_bytes()
+    saved = yaml.safe_load((tiny_checkpoint.parent / "config.yaml").read_text())
+    written = yaml.safe_load((path.parent / "config.yaml").read_text())
+    assert written["num_envs"] == written["sim"]["num_envs"] == 64 and saved["num_envs"] == 4  # conf/config.yaml's
+    for cfg in (saved, written):
+        del cfg["num_envs"], cfg["sim"]["num_envs"]
+    assert written == saved  # a CPU run already: nothing else changes
     full, policy = load_checkpoint(tiny_checkpoint), load_checkpoint(path)
     assert policy["format"] == "mimickit-policy" and policy["dtype"] == "float16"
     assert sorted(policy["model"]) == sorted(k for k in full["model"] if k.startswith("actor."))
@@ -40,6 +46,26 @@ def test_cli_writes_a_small_float16_actor_and_the_run_config(tiny_checkpoint, po
     for key in ("iteration", "sample_count", "wall_time", "algorithm"):
         assert policy[key] == full[key]
     assert path.stat().st_size < tiny_checkpoint.stat().st_size / 4
+
+
+def test_a_gpu_run_is_exported_for_the_cpu_engine_with_its_physics(tiny_checkpoint, tmp_path):
+    """The zoo's policies are trained on MuJoCo Warp at 240 Hz without passive damping: their config must run on
+    the CPU engine anywhere, on that physics; cpu=false keeps the run's config byte for byte."""
+    run = tmp_path / "gpu_run"
+    run.mkdir()
+    cfg = yaml.safe_load((tiny_checkpoint.parent / "config.yaml").read_text())
+    cfg["sim"] = {**yaml.safe_load((ROOT / "conf/sim/mjwarp.yaml").read_text()), "mjcf": cfg["sim"]["mjcf"],
+                  "num_envs": 4096, "device": "cuda", "sim_freq": 240, "passive_damping_frac": 0.0, "pd_gains": None}
+    cfg["device"], cfg["num_envs"] = "cuda", 4096
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run / "model.pt").write_bytes(tiny_checkpoint.read_bytes())
+    export_policy.export_policy(str(run / "model.pt"), str(tmp_path / "cpu"))
+    written = yaml.safe_load((tmp_path / "cpu" / "config.yaml").read_text())
+    assert written["sim"]["_target_"].endswith("MujocoEngine") and "nconmax" not in written["sim"]
+    assert written["sim"]["sim_freq"] == 240 and written["sim"]["passive_damping_frac"] == 0.0
+    assert written["device"] == written["sim"]["device"] == "cpu" and written["sim"]["num_envs"] == 64
+    export_policy.export_policy(str(run / "model.pt"), str(tmp_path / "as_run"), cpu=False)
+    assert (tmp_path / "as_run" / "config.yaml").read_bytes() == (run / "config.yaml").read_bytes()
 
 
 def test_policy_file_acts_as_the_full_checkpoint(loaded):
