@@ -27,7 +27,7 @@ def make_env(*overrides, num_envs=2):
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[
-            "experiment=deepmimic_humanoid_ppo", "motion=procedural_walk", "sim.nthread=1", f"num_envs={num_envs}",
+            "motion=procedural_walk", "sim.nthread=1", f"num_envs={num_envs}",  # conf/env/deepmimic.yaml's own rule
             "env.pose_termination=false", *overrides])
     validate(cfg)
     torch.manual_seed(0)
