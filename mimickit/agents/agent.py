@@ -473,17 +473,25 @@ class Agent(abc.ABC):
         return {"critic/target_return_mean": s.target_return.mean(), **self.prepare_advantages(advantages)}
 
     def _run_epochs(self, phase: UpdatePhase) -> dict[str, torch.Tensor]:
-        """Minibatch SGD over the rollout; returns the mean of each loss term over all steps."""
+        """Minibatch SGD over the rollout; returns the mean of each loss term over the steps taken (all of them,
+        unless `stops_phase` ends the phase early)."""
         sums: dict[str, torch.Tensor] = {}
         num_steps = 0
         for batch in self.storage.minibatches(phase.batch_size, phase.epochs):
             with torch.autocast(self.device.type, dtype=phase.autocast, enabled=phase.autocast is not None):
                 terms = phase.loss(batch)
+            if num_steps > 0 and self.stops_phase(phase, terms):
+                break
             self.optimizer_step(phase.optimizer, terms["loss"])
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value.detach()
             num_steps += 1
         return {key: total / num_steps for key, total in sums.items()}
+
+    def stops_phase(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> bool:
+        """Whether `phase` ends here, before the step on the minibatch whose loss terms are `terms` (the first step
+        is always taken). Subclasses with a stopping rule override it (PPO: its `max_kl`)."""
+        return False
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> PolicyStep:
         return self._policy_step(self.model.action_distribution(self.obs_normalizer.normalize(obs)), deterministic)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from mimickit.agents.agent import Agent
+from mimickit.agents.agent import Agent, UpdatePhase
 from mimickit.agents.losses import compute_normalized_advantages
 from mimickit.agents.storage import Batch
 from mimickit.envs.base_env import BaseEnv
@@ -48,6 +48,7 @@ class PPOAgent(Agent):
         norm_adv_clip: float | None,
         desired_kl: float | None,
         adaptive_lr_range: list[float],
+        max_kl: float | None,
         **agent_kwargs: Any,
     ):
         """`agent_kwargs` are the shared loop's settings, documented in `Agent`.
@@ -59,6 +60,9 @@ class PPOAgent(Agent):
                 approximate KL exceeded twice this, multiplied by 1.5 when it stayed below half (rsl_rl's schedule),
                 so the step fits the batch size (None: a fixed learning rate).
             adaptive_lr_range: [lowest, highest] learning rate the schedule may reach.
+            max_kl: the actor's update of an iteration stops at the first minibatch on which the policy has moved
+                further than this approximate KL from the rollout's (None: never; one host read per actor step).
+                A guard against the rare update that moves the policy by nats and undoes the training.
         """
         super().__init__(env, **agent_kwargs)
         if ppo_clip_ratio <= 0:
@@ -67,19 +71,31 @@ class PPOAgent(Agent):
         self.norm_adv_clip = norm_adv_clip
         self.desired_kl = desired_kl
         self.adaptive_lr_range = (float(adaptive_lr_range[0]), float(adaptive_lr_range[1]))
+        if max_kl is not None and max_kl <= 0:
+            raise ValueError(f"max_kl must be positive or null, got {max_kl}")
+        self.max_kl = max_kl
+        self._actor_stopped = False  # whether max_kl ended this iteration's actor update
 
     def prepare_advantages(self, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
         norm_adv, mean, std = compute_normalized_advantages(advantages, self.norm_adv_clip)
         self.storage.advantage.copy_(norm_adv)
         return {"advantage/mean": mean, "advantage/std": std}
 
+    def stops_phase(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> bool:
+        stop = phase.name == "actor" and self.max_kl is not None and float(terms["approx_kl"]) > self.max_kl
+        self._actor_stopped = self._actor_stopped or stop
+        return stop
+
     def after_update(self, stats: dict[str, torch.Tensor | float]) -> dict[str, torch.Tensor | float]:
-        """The adaptive learning rate (one host read of the iteration's KL)."""
-        if self.desired_kl is None:
-            return {}
-        lr = adapt_learning_rate(self.phase("actor").optimizer, float(stats["actor/approx_kl"]), self.desired_kl,
-                                 self.adaptive_lr_range)
-        return {"actor/lr": lr}
+        """The adaptive learning rate (one host read of the iteration's KL), and whether max_kl stopped the actor."""
+        out: dict[str, torch.Tensor | float] = {}
+        if self.max_kl is not None:
+            out["actor/stopped_early"] = float(self._actor_stopped)
+            self._actor_stopped = False
+        if self.desired_kl is not None:
+            out["actor/lr"] = adapt_learning_rate(self.phase("actor").optimizer, float(stats["actor/approx_kl"]),
+                                                  self.desired_kl, self.adaptive_lr_range)
+        return out
 
     def compute_actor_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         dist = self.model.action_distribution(self.model_input(batch.obs, batch.extras))
