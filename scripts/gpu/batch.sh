@@ -15,6 +15,7 @@ action=$1 list=$2
 shift 2
 out=${OUT:-/tmp/gpu_out}
 mkdir -p "$out"
+bash "$here/train.sh" warm  # the kernels compiled once, before the runs start or are tested side by side
 while read -r name gpu args; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   (( $# )) && [[ " $* " != *" $name "* ]] && continue

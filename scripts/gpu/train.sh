@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # GPU benchmarks and training runs on the device machine (after staging MuJoCo Warp, see run_checks.sh).
 #
+#   bash scripts/gpu/train.sh warm                        # build the engine once: MuJoCo Warp compiles its kernels
+#     into ~/.cache/warp (on a fresh machine, 14 processes compiling them at once took over 200 s on 2026-11-29)
 #   bash scripts/gpu/train.sh bench                       # sim-only and end-to-end training throughput -> $OUT
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
@@ -27,6 +29,10 @@ mkdir -p "$out" "$runs"
 common=(sim=mjwarp device=cuda)
 
 case "$1" in
+  warm)
+    timeout 400 python3 -m mimickit.run "${common[@]}" experiment=deepmimic_humanoid_ppo num_envs=16 max_iters=1 \
+      test_episodes=0 hydra.run.dir=/tmp/gpu_warm/$$ 2>&1 | tail -1
+    ;;
   bench)
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
     timeout 300 python3 scripts/bench_sim.py --sim mjwarp --device cuda --num-envs 1024 4096 16384 2>&1 | tee "$out/bench_sim.log"
