@@ -3,9 +3,12 @@
 Sources, pinned to one commit each and checked against their git blob SHA-1 before anything is converted:
 - `deepmimic`: the 20 `humanoid3d_*.txt` clips of xbpeng/DeepMimic (MIT) -> `humanoid_<name>.pkl`;
 - `amp`: the 6 CMU-derived `amp_humanoid_*.npy` clips of isaac-sim/IsaacGymEnvs (BSD-3-Clause; CMU asks for an
-  acknowledgement) -> `humanoid_amp_<name>.pkl`, CLAMP (the format has no loop flag).
+  acknowledgement) -> `humanoid_amp_<name>.pkl`, CLAMP (the format has no loop flag);
+- `mimickit`: MimicKit's 39 s turning walk `humanoid_long_walk0.pkl` (Apache-2.0, MimicKit's data archive as the
+  zhoushanghai/MimicKit fork committed it) -> `humanoid_long_walk.pkl`: already this format and skeleton, validated
+  and rewritten as plain lists (the locomotion clips above never turn more than 6 degrees).
 The clips come from GitHub (raw URLs), or with `--source DIR` from a local mirror laid out like the project's shared
-data folder (`motions/deepmimic_txt/`, `motions/poselib_npy/`). A `checksums.sha256` of the written clips
+data folder (`motions/deepmimic_txt/`, `motions/poselib_npy/`, `motions/mimickit_pkl/humanoid/`). A `checksums.sha256` of the written clips
 (`sha256sum -c` format) is written next to them. Fetched clips are not committed (`.gitignore`).
 
     python scripts/fetch_motions.py                          # from GitHub
@@ -25,10 +28,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from mimickit.anim.motion import Motion  # noqa: E402
+import mujoco  # noqa: E402
+
+from mimickit.anim.motion import Motion, motion_from_dict  # noqa: E402
 from mimickit.tools import DEFAULT_HUMANOID_MJCF  # noqa: E402
 from mimickit.tools.deepmimic_to_pkl import deepmimic_to_motion  # noqa: E402
 from mimickit.tools.poselib_to_pkl import poselib_to_motion  # noqa: E402
+from mimickit.utils.safe_pickle import restricted_loads  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "data" / "motions" / "humanoid"
 CHECKSUM_FILE = "checksums.sha256"
@@ -43,7 +49,7 @@ class ClipSource:
     repo_path: str
     mirror_path: str  # path inside a local mirror (`--source`)
     git_blob_sha1: str
-    kind: str  # "deepmimic" or "amp"
+    kind: str  # "deepmimic", "amp" or "mimickit"
 
     @property
     def url(self) -> str:
@@ -52,6 +58,7 @@ class ClipSource:
 
 DEEPMIMIC_COMMIT = "1f915c52fcd4b95b5f5f15b759ae91bd81e9a801"
 IGE_COMMIT = "aeed298638a1f7b5421b38f5f3cc2d1079b6d9c3"
+MIMICKIT_DATA_COMMIT = "d15c1268cfb1046702d430b74730a7fdcae60d14"  # zhoushanghai/MimicKit: MimicKit's data archive
 
 _DEEPMIMIC_SHA1 = {
     "backflip": "42ea9a7c05cf5dd4e6b3b7c06775c96c9a885413",
@@ -96,6 +103,11 @@ CLIPS = tuple(
         f"motions/poselib_npy/amp_humanoid_{name}.npy", sha1, "amp",
     )
     for name, sha1 in _AMP_SHA1.items()
+) + (
+    ClipSource(
+        "long_walk", "zhoushanghai/MimicKit", MIMICKIT_DATA_COMMIT, "data/motions/humanoid/long/humanoid_long_walk0.pkl",
+        "motions/mimickit_pkl/humanoid/humanoid_long_walk0.pkl", "5427664cba63fb3270d45bfd45706a85529b3b34", "mimickit",
+    ),
 )  # fmt: skip
 
 
@@ -128,6 +140,9 @@ def read_source(clip: ClipSource, source_dir: Path | None) -> bytes:
 
 
 def convert_source(clip: ClipSource, data: bytes, mjcf: Path) -> Motion:
+    if clip.kind == "mimickit":  # the target format already: checked against the character's frame size
+        frame_dim = mujoco.MjModel.from_xml_path(str(mjcf)).nq - 1  # root position, exp map, hinge angles
+        return motion_from_dict(restricted_loads(data), frame_dim=frame_dim, source=clip.url)
     suffix = ".txt" if clip.kind == "deepmimic" else ".npy"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"source{suffix}"
@@ -179,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", type=Path, default=None, help="local mirror folder instead of GitHub")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--mjcf", type=Path, default=DEFAULT_HUMANOID_MJCF, help="target humanoid MJCF")
-    parser.add_argument("--set", dest="sets", choices=["all", "deepmimic", "amp"], default="all")
+    parser.add_argument("--set", dest="sets", choices=["all", "deepmimic", "amp", "mimickit"], default="all")
     parser.add_argument("--clips", default=None, help="comma-separated clip names (default: every clip of --set)")
     args = parser.parse_args(argv)
     try:

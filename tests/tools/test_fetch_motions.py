@@ -8,10 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mimickit.anim.motion import LoopMode, load_motion
+from mimickit.anim.rotations import exp_map_to_quat, heading_angle
 from mimickit.tools import DEFAULT_HUMANOID_MJCF
 from mimickit.tools.deepmimic_to_pkl import deepmimic_to_motion
+from mimickit.utils.safe_pickle import restricted_loads
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("MIMICKIT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -34,7 +37,7 @@ def test_every_manifest_entry_matches_the_mirror(fetch):
     for clip in fetch.CLIPS:
         data = (SHARED_DATA / clip.mirror_path).read_bytes()
         assert fetch.git_blob_sha1(data) == clip.git_blob_sha1, clip.name
-    assert len({c.name for c in fetch.CLIPS}) == len(fetch.CLIPS) == 26
+    assert len({c.name for c in fetch.CLIPS}) == len(fetch.CLIPS) == 27
 
 
 def test_fetch_from_mirror_writes_clips_and_checksums(fetch, tmp_path):
@@ -54,6 +57,19 @@ def test_fetch_from_mirror_writes_clips_and_checksums(fetch, tmp_path):
     for line in lines:
         digest, name = line.split("  ")
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+
+
+def test_mimickit_clip_is_copied_with_its_values_and_turns(fetch, tmp_path):
+    """MimicKit's long walk is in this format already: the written clip holds the source's frames (read without
+    running its pickle's code), and it turns, which the other locomotion clips do not (the task envs need it)."""
+    out = tmp_path / "motions"
+    fetch.main(["--source", str(SHARED_DATA), "--out", str(out), "--mjcf", str(HUMANOID_MJCF), "--clips", "long_walk"])
+    clip = load_motion(out / "humanoid_long_walk.pkl", frame_dim=34)
+    source = restricted_loads((SHARED_DATA / "motions/mimickit_pkl/humanoid/humanoid_long_walk0.pkl").read_bytes())
+    np.testing.assert_allclose(clip.frames, np.asarray(source["frames"]), rtol=0, atol=1e-6)
+    assert clip.fps == 120 and clip.loop_mode == LoopMode.CLAMP and clip.duration > 39
+    yaw = np.unwrap(heading_angle(exp_map_to_quat(torch.as_tensor(clip.frames[:, 3:6]))).numpy())
+    assert np.degrees(yaw.max() - yaw.min()) > 360
 
 
 def test_tampered_source_is_rejected_before_writing(fetch, tmp_path):
