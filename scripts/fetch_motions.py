@@ -8,8 +8,8 @@ Sources, pinned to one commit each and checked against their git blob SHA-1 befo
   zhoushanghai/MimicKit fork committed it) -> `humanoid_long_walk.pkl`: already this format and skeleton, validated
   and rewritten as plain lists (the locomotion clips above never turn more than 6 degrees).
 The clips come from GitHub (raw URLs), or with `--source DIR` from a local mirror laid out like the project's shared
-data folder (`motions/deepmimic_txt/`, `motions/poselib_npy/`, `motions/mimickit_pkl/humanoid/`). A `checksums.sha256` of the written clips
-(`sha256sum -c` format) is written next to them. Fetched clips are not committed (`.gitignore`).
+data folder (`motions/deepmimic_txt/`, `motions/poselib_npy/`, `motions/mimickit_pkl/humanoid/`). A `checksums.sha256`
+of the written clips (`sha256sum -c` format) is written next to them. Fetched clips are not committed (`.gitignore`).
 
     python scripts/fetch_motions.py                          # from GitHub
     python scripts/fetch_motions.py --source ../shared/data  # from a local mirror (what `make data` runs)
@@ -105,8 +105,9 @@ CLIPS = tuple(
     for name, sha1 in _AMP_SHA1.items()
 ) + (
     ClipSource(
-        "long_walk", "zhoushanghai/MimicKit", MIMICKIT_DATA_COMMIT, "data/motions/humanoid/long/humanoid_long_walk0.pkl",
-        "motions/mimickit_pkl/humanoid/humanoid_long_walk0.pkl", "5427664cba63fb3270d45bfd45706a85529b3b34", "mimickit",
+        "long_walk", "zhoushanghai/MimicKit", MIMICKIT_DATA_COMMIT,
+        "data/motions/humanoid/long/humanoid_long_walk0.pkl", "motions/mimickit_pkl/humanoid/humanoid_long_walk0.pkl",
+        "5427664cba63fb3270d45bfd45706a85529b3b34", "mimickit",
     ),
 )  # fmt: skip
 

@@ -92,7 +92,8 @@ def _count(n: int) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     tool, unknown = split_tool_args(sys.argv[1:] if argv is None else argv, ARGS, __doc__)
     if unknown:
-        raise SystemExit(f"unknown arguments {unknown}: export_policy takes model_file=, output= and cpu= only\n{__doc__}")
+        raise SystemExit(f"unknown arguments {unknown}: export_policy takes model_file=, output= and cpu= only\n"
+                         f"{__doc__}")
     model_file = tool["model_file"]
     output = tool["output"] or os.path.join(os.path.dirname(os.path.abspath(model_file)), "policy")
     try:

@@ -69,14 +69,15 @@ case "$1" in
     ;;
   eval)
     name=$2
-    timeout "${EVAL_TIMEOUT:-300}" python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=eval eval.random_starts=31 \
-      model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_eval" 2>&1 | tail -3
+    timeout "${EVAL_TIMEOUT:-300}" python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=eval \
+      eval.random_starts=31 model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_eval" 2>&1 | tail -3
     cp "$runs/${name}_eval/eval.md" "$out/${name}_eval.md"
     cp "$runs/${name}_eval/eval.csv" "$out/${name}_eval.csv"
     cp "$runs/${name}_eval/eval_per_frame.png" "$out/${name}_eval_per_frame.png"
     ;;
   zoo)
-    timeout 120 python3 -m mimickit.tools.export_policy model_file="$runs/$2/model.pt" output="$out/zoo/$2" 2>&1 | tail -1
+    timeout 120 python3 -m mimickit.tools.export_policy model_file="$runs/$2/model.pt" output="$out/zoo/$2" 2>&1 \
+      | tail -1
     ;;
   freeze)
     mkdir -p "$runs/${2}_frozen" && cp "$runs/$2/model.pt" "$runs/$2/config.yaml" "$runs/${2}_frozen/"
