@@ -14,7 +14,21 @@ from mimickit.models.diff_normalizer import DiffNormalizer
 
 class ADDAgent(AdversarialAgent):
     """Negatives: `info["disc_obs_demo"] - info["disc_obs"]`, scaled per dimension by their running mean
-    magnitude (`DiffNormalizer`). Positive: one zero difference per minibatch, not normalised."""
+    magnitude (`DiffNormalizer`). Positive: one zero difference per minibatch, not normalised.
+
+    Logs, per part of the difference (the env's `disc_obs_parts`: root position, root rotation, joint rotations,
+    body positions, root velocities, DoF velocities), its mean magnitude over the rollout, raw (`add/diff_<part>`, in
+    the observation's units) and as the discriminator sees it (`add/scaled_diff_<part>`, after the normaliser): which
+    part of the character's error the learned reward is about."""
+
+    def compute_rewards(self) -> dict[str, torch.Tensor]:
+        negatives = self.storage.flat(NEGATIVE)
+        raw, scaled = negatives.abs(), self.disc_normalizer.normalize(negatives).abs()  # before the record below
+        stats = super().compute_rewards()
+        for name, index in self.env.disc_obs_parts.items():
+            stats[f"add/diff_{name}"] = raw[:, index].mean()
+            stats[f"add/scaled_diff_{name}"] = scaled[:, index].mean()
+        return stats
 
     def make_disc_normalizer(self, dim: int) -> nn.Module:
         return DiffNormalizer(dim, max_samples=self.obs_normalizer.max_samples)

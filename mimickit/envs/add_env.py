@@ -17,6 +17,7 @@ from mimickit.envs.disc_obs import (
     DiscFrames,
     DiscHistory,
     compute_disc_obs,
+    disc_obs_frame_parts,
     disc_obs_frame_size,
     engine_disc_frame,
     motion_disc_frames,
@@ -50,6 +51,18 @@ class ADDEnv(DeepMimicEnv):
         c = self.character
         frame = disc_obs_frame_size(c.num_joints, len(self.disc_body_ids), c.num_dofs, self.root_height_obs)
         return self.num_disc_obs_steps * frame
+
+    @property
+    def disc_obs_parts(self) -> dict[str, torch.Tensor]:
+        """Each part of the discriminator observation (`disc_obs_frame_parts`) -> its indices in every frame."""
+        c = self.character
+        sizes = disc_obs_frame_parts(c.num_joints, len(self.disc_body_ids), c.num_dofs, self.root_height_obs)
+        frame, start, parts = sum(sizes.values()), 0, {}
+        for name, size in sizes.items():
+            parts[name] = torch.cat([torch.arange(f * frame + start, f * frame + start + size, device=self.device)
+                                     for f in range(self.num_disc_obs_steps)])
+            start += size
+        return parts
 
     def disc_obs(self) -> torch.Tensor:
         """(num_envs, disc_obs_dim) of the simulated character's current history."""

@@ -36,10 +36,17 @@ class DiscFrames(NamedTuple):
     body_pos: torch.Tensor  # (..., K, 3)
 
 
+def disc_obs_frame_parts(num_joints: int, num_bodies: int, num_dofs: int, root_height_obs: bool) -> dict[str, int]:
+    """The parts of one frame of `compute_disc_obs` and their sizes, in order: root pos (3, or 2 without the height),
+    root rot (6), joint rots (6 J), body positions (3 K), root linear and angular velocity (3 + 3), DoF velocities
+    (D)."""
+    return {"root_pos": 3 if root_height_obs else 2, "root_rot": 6, "joint_rot": 6 * num_joints,
+            "body_pos": 3 * num_bodies, "root_vel": 6, "dof_vel": num_dofs}
+
+
 def disc_obs_frame_size(num_joints: int, num_bodies: int, num_dofs: int, root_height_obs: bool) -> int:
-    """Length of one frame of `compute_disc_obs`: root pos (3, or 2 without the height), root rot (6), joint rots
-    (6 J), body positions (3 K), root linear and angular velocity (3 + 3), DoF velocities (D)."""
-    return (3 if root_height_obs else 2) + 6 + 6 * num_joints + 3 * num_bodies + 3 + 3 + num_dofs
+    """Length of one frame of `compute_disc_obs`."""
+    return sum(disc_obs_frame_parts(num_joints, num_bodies, num_dofs, root_height_obs).values())
 
 
 def compute_disc_obs(

@@ -68,6 +68,25 @@ def test_reward_hook_mixes_task_and_style_rewards(tmp_path):
     assert len(agent.replay) == negatives.shape[0]  # the rollout entered the replay buffer
 
 
+def test_add_logs_each_part_of_the_difference_raw_and_as_the_discriminator_sees_it(tmp_path):
+    """The parts (root position ... DoF velocities) cover the discriminator observation once each, and each logged
+    value is the mean magnitude of the rollout's differences over the part's dimensions."""
+    agent = make_agent("add_humanoid_spinkick", tmp_path)
+    parts = agent.env.disc_obs_parts
+    assert list(parts) == ["root_pos", "root_rot", "joint_rot", "body_pos", "root_vel", "dof_vel"]
+    assert torch.equal(torch.sort(torch.cat(list(parts.values()))).values, torch.arange(agent.env.disc_obs_dim))
+    agent._start_segment()
+    agent._rollout(SectionTimer(agent.device))
+    negatives = agent.storage.flat("disc_negative").clone()
+    scaled = agent.disc_normalizer.normalize(negatives).abs()
+    with torch.no_grad():
+        stats = agent.compute_rewards()
+    for name, index in parts.items():
+        torch.testing.assert_close(stats[f"add/diff_{name}"], negatives[:, index].abs().mean())
+        torch.testing.assert_close(stats[f"add/scaled_diff_{name}"], scaled[:, index].mean())
+    assert stats["add/diff_body_pos"] > 0
+
+
 def test_add_negatives_are_reference_minus_character_and_the_positive_is_zero(tmp_path):
     agent = make_agent("add_humanoid_spinkick", tmp_path)
     info = {"disc_obs": torch.ones(16, agent.env.disc_obs_dim), "disc_obs_demo": torch.full((16, agent.env.disc_obs_dim), 3.0)}
