@@ -32,7 +32,8 @@ def compute_fall(
 ) -> torch.Tensor:
     """A body that may not touch the ground (torso, head, arms ...) is in contact, (N,) bool: its force norm (or,
     with `any_component`, any component's magnitude, MimicKit's test) exceeds `threshold` N, while its frame origin
-    is below `contact_height` (None: at any height)."""
+    is below `contact_height` (None: at any height). `fall_body_mask`: (B,) the bodies that may not, or (N, B) per
+    env."""
     if any_component:
         touching = (contact_forces.abs() > threshold).any(dim=-1)
     else:
@@ -204,8 +205,12 @@ class CharEnv(BaseEnv, Generic[StepT], abc.ABC):
         e = self.engine
         floor = self.contact_force_source == ContactForceSource.floor
         forces = e.floor_contact_forces() if floor else e.contact_forces()
-        return compute_fall(e.body_pos(), forces, self.fall_body_mask, self.contact_height,
+        return compute_fall(e.body_pos(), forces, self._fall_body_mask(step), self.contact_height,
                             self.contact_force_threshold, any_component=floor)
+
+    def _fall_body_mask(self, step: StepT) -> torch.Tensor:
+        """The bodies whose ground contact is a fall this step: (B,), or (N, B) when it depends on the env."""
+        return self.fall_body_mask
 
     def _compute_info(self, step: StepT, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The step's info (`BaseEnv.step`); here each reward term as `episode/reward_<name>`."""

@@ -44,6 +44,7 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         contact_height: float | None,
         contact_force_source: ContactForceSource,
         contact_force_threshold: float,
+        ref_contact_height: float | None,
         action_scale: float,
         enable_early_termination: bool,
         pose_termination: bool,
@@ -55,11 +56,16 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         reward: ImitationRewardTable,
     ):
         """reward: the imitation reward's table, `{term: {weight, scale}}` for terms of `rewards.IMITATION_TERMS`,
-        summed in its order; a term of weight 0 or null is not computed. The rest as in conf/env/deepmimic.yaml."""
+        summed in its order; a term of weight 0 or null is not computed. ref_contact_height: a body whose reference
+        has its frame origin below this (m) may touch the ground, as the clip does (getups, rolls, crawls; None: only
+        `contact_bodies`). The rest as in conf/env/deepmimic.yaml."""
         super().__init__(engine, motion_lib, rand_reset, episode_length, contact_bodies, contact_height,
                          contact_force_source, contact_force_threshold, action_scale, enable_early_termination)
         self.key_body_ids = torch.tensor(engine.body_ids(key_bodies), device=self.device)
         self.parents = torch.as_tensor(motion_lib.body_parents, device=self.device)
+        if ref_contact_height is not None and ref_contact_height < 0:
+            raise ValueError(f"ref_contact_height must be >= 0 or null, got {ref_contact_height}")
+        self.ref_contact_height = ref_contact_height
         self.pose_termination = pose_termination
         self.pose_termination_dist = pose_termination_dist
         if pose_termination_metric not in POSE_TERMINATION_METRICS:
@@ -151,6 +157,11 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         if self.pose_termination:
             failed = failed | (self._pose_distance(step) > self.pose_termination_dist)
         return failed
+
+    def _fall_body_mask(self, step: TrackingStep) -> torch.Tensor:
+        if self.ref_contact_height is None:
+            return self.fall_body_mask
+        return self.fall_body_mask & (step.ref.body_pos[..., 2] >= self.ref_contact_height)
 
     def _pose_distance(self, step: TrackingStep) -> torch.Tensor:
         """(N,) the distance pose termination compares: the mean body error (the tracking error), or the farthest

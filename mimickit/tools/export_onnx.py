@@ -271,6 +271,7 @@ def build_metadata(policy: LoadedPolicy, onnx_path: Path, opset: int) -> dict[st
             "contact_height": None if env.contact_height is None else float(env.contact_height),
             "contact_force_source": env.contact_force_source.value,
             "contact_force_threshold": float(env.contact_force_threshold),
+            "ref_contact_height": None if env.ref_contact_height is None else float(env.ref_contact_height),
             "rand_reset": bool(env.rand_reset),
         },
     }

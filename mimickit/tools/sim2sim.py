@@ -126,9 +126,9 @@ class Sim2Sim:
         body_error = np.linalg.norm(body_pos - ref.body_pos[0], axis=-1)
         error = float(body_error.mean())
         pose_distance = float(body_error.max()) if self.task["pose_termination_metric"] == "max" else error
-        return error, self._end(body_pos, pose_distance, unstable)
+        return error, self._end(body_pos, ref.body_pos[0], pose_distance, unstable)
 
-    def _end(self, body_pos: np.ndarray, pose_distance: float, unstable: bool) -> str | None:
+    def _end(self, body_pos: np.ndarray, ref_body_pos: np.ndarray, pose_distance: float, unstable: bool) -> str | None:
         """`DeepMimicEnv._compute_done`: failure (blow-up, fall, pose termination) before time-outs."""
         t = self.task
         failed = unstable
@@ -139,7 +139,10 @@ class Sim2Sim:
             else:
                 touching = np.linalg.norm(self.sim.contact_forces(), axis=-1) > threshold
             low = True if t["contact_height"] is None else body_pos[:, 2] < t["contact_height"]
-            fall = (touching & low & self.fall_body_mask).any()
+            may_fall = self.fall_body_mask
+            if t.get("ref_contact_height") is not None:  # bodies the clip itself puts on the ground
+                may_fall = may_fall & (ref_body_pos[:, 2] >= t["ref_contact_height"])
+            fall = (touching & low & may_fall).any()
             failed = failed or fall or (t["pose_termination"] and pose_distance > t["pose_termination_dist"])
         if failed:
             return FAIL

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 
 from mimickit.config import register_configs
 from mimickit.envs.base_env import DoneFlags
@@ -120,3 +121,29 @@ def test_default_env_builds_no_floor_sensors_and_bad_sources_are_rejected():
     assert env.engine.mj_model.sensor_type[0] == mujoco.mjtSensor.mjSENS_ACCELEROMETER
     with pytest.raises(ValueError, match="contact_force_source"):
         make_env("env.contact_force_source=ground")
+
+
+def test_bodies_the_reference_puts_on_the_ground_may_touch_it_with_ref_contact_height():
+    """The get-up clip starts lying on the back: every body touching the floor is a fall for the feet-only rule, and
+    none is with `ref_contact_height` (the reference's bodies lie as low); upside down on a standing clip the head
+    strike stays a fall (its reference is 1.5 m up)."""
+    lying = ("motion=getup_faceup", "env.rand_reset=false")
+    env = make_env(*lying)
+    env.reset()
+    done = env.step(reference_actions(env))[2]
+    assert (done == DoneFlags.FAIL).all(), done
+    env = make_env(*lying, "env.ref_contact_height=0.3")
+    env.reset()
+    for _ in range(5):
+        done = env.step(reference_actions(env))[2]
+        assert (done == DoneFlags.NULL).all(), done
+    standing = make_env(*MIMICKIT_RULE, "env.ref_contact_height=0.3")
+    assert (step_from(standing, inverted_state(standing.engine)) == DoneFlags.FAIL).all()
+    with pytest.raises(InstantiationException, match="ref_contact_height must be >= 0"):
+        make_env("env.ref_contact_height=-0.1")
+
+
+def reference_actions(env):
+    """Actions whose PD targets are the reference pose of the next step."""
+    ref = env.motion_lib.calc_motion_frame(env.motion_ids, env._motion_time() + env.dt)
+    return (ref.dof_pos - env._action_offset) / env._action_scale

@@ -134,6 +134,27 @@ def test_mimickits_fall_rule_ends_the_episode_where_test_mode_does(tiny_checkpoi
     assert float(found[2]) == pytest.approx(test_mode["episode/tracking_error"], abs=TRACKING_TOL)
 
 
+def test_contacts_the_reference_allows_are_allowed_in_sim2sim_as_in_test_mode(tiny_checkpoint, tmp_path):
+    """With `ref_contact_height` above every reference body (2 m), no contact is a fall: MimicKit's contact rule no
+    longer ends the tiny policy's episode, and sim2sim plays the same episode length as test mode."""
+    floor = (*MIMICKIT_FALL_RULE, "env.pose_termination=false")  # a fall is the only failure
+    rule = (*floor, "env.ref_contact_height=2.0")
+    onnx_path = tmp_path / "ref.onnx"
+    out = run_module("mimickit.tools.export_onnx", f"model_file={tiny_checkpoint}", f"output={onnx_path}", *rule)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert md.load_metadata(md.metadata_path(onnx_path))["task"]["ref_contact_height"] == 2.0
+    lengths = {}
+    for name, overrides in (("floor", floor), ("ref", rule)):
+        out = run_module("mimickit.run", "mode=test", f"model_file={tiny_checkpoint}", "num_envs=1", "test_episodes=1",
+                         "env.rand_reset=false", "sim.nthread=1", *overrides, f"hydra.run.dir={tmp_path / name}")
+        assert out.returncode == 0, out.stderr[-3000:]
+        lengths[name] = json.loads((tmp_path / name / "metrics.json").read_text())["episode_length"]
+    assert lengths["ref"] > lengths["floor"]
+    out = run_module("mimickit.tools.sim2sim", f"onnx={onnx_path}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert int(re.search(r"episode_length=(\d+)", out.stdout)[1]) == lengths["ref"]
+
+
 def test_floor_contact_forces_are_the_contact_forces_of_a_character_standing_on_its_feet(exported):
     from mimickit.deploy.physics import Simulation, build_model
 
