@@ -8,7 +8,8 @@
 #   bash scripts/gpu/batch.sh zoo LIST [NAME...]      # stop, test and evaluate tracking runs, and export each one's
 #     policy for the model zoo (no gif: render the zoo's policies where they land)
 #
-# Example list: scripts/gpu/runs_2026-11-29.txt.
+# Example list: scripts/gpu/runs_2026-11-29.txt. BATCH_GPU=0 puts every run of a list on that GPU (a list written
+# for a machine with more GPUs than the one lent).
 set -uo pipefail
 here=$(dirname "$0")
 action=$1 list=$2
@@ -19,6 +20,7 @@ bash "$here/train.sh" warm  # the kernels compiled once, before the runs start o
 while read -r name gpu args; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   (( $# )) && [[ " $* " != *" $name "* ]] && continue
+  gpu=${BATCH_GPU:-$gpu}
   case "$action" in
     start) CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" start "$name" $args ;;
     finish)
