@@ -17,6 +17,7 @@ from mimickit.envs.char_env import ContactForceSource, compute_fall
 from mimickit.run import build_env, validate
 from mimickit.sim.character import compute_default_qpos
 from mimickit.sim.engine import CharState
+from test_deepmimic_env import reference_actions
 
 ROOT = Path(__file__).resolve().parents[2]
 MIMICKIT_RULE = ("env.pose_termination_metric=max", "env.contact_force_source=floor",
@@ -142,8 +143,3 @@ def test_bodies_the_reference_puts_on_the_ground_may_touch_it_with_ref_contact_h
     with pytest.raises(InstantiationException, match="ref_contact_height must be >= 0"):
         make_env("env.ref_contact_height=-0.1")
 
-
-def reference_actions(env):
-    """Actions whose PD targets are the reference pose of the next step."""
-    ref = env.motion_lib.calc_motion_frame(env.motion_ids, env._motion_time() + env.dt)
-    return (ref.dof_pos - env._action_offset) / env._action_scale
