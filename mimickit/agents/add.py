@@ -21,13 +21,11 @@ class ADDAgent(AdversarialAgent):
     the observation's units) and as the discriminator sees it (`add/scaled_diff_<part>`, after the normaliser): which
     part of the character's error the learned reward is about."""
 
-    def compute_rewards(self) -> dict[str, torch.Tensor]:
-        negatives = self.storage.flat(NEGATIVE)
-        raw, scaled = negatives.abs(), self.disc_normalizer.normalize(negatives).abs()  # before the record below
-        stats = super().compute_rewards()
+    def rollout_disc_stats(self, negatives: torch.Tensor, normalized: torch.Tensor) -> dict[str, torch.Tensor]:
+        stats = {}
         for name, index in self.env.disc_obs_parts.items():
-            stats[f"add/diff_{name}"] = raw[:, index].mean()
-            stats[f"add/scaled_diff_{name}"] = scaled[:, index].mean()
+            stats[f"add/diff_{name}"] = negatives[:, index].abs().mean()
+            stats[f"add/scaled_diff_{name}"] = normalized[:, index].abs().mean()
         return stats
 
     def make_disc_normalizer(self, dim: int) -> nn.Module:

@@ -95,14 +95,19 @@ class AdversarialAgent(PPOAgent):
         update, mixed with the env's reward; the rollout's samples then enter the normaliser and the replay."""
         self.prepare_positives()
         negatives = self.storage.flat(NEGATIVE)
-        logits = self.discriminator(self.disc_normalizer.normalize(negatives))
+        normalized = self.disc_normalizer.normalize(negatives)
+        logits = self.discriminator(normalized)
         disc_reward = compute_disc_reward(logits, self.disc_reward_scale).view_as(self.storage.reward)
         reward = self.storage.reward
         reward.copy_(self.task_reward_weight * reward + self.disc_reward_weight * disc_reward)
         self.disc_normalizer.record(negatives)
         self.replay.add({NEGATIVE: negatives})
         return {"disc/reward_mean": disc_reward.mean(), "disc/reward_std": disc_reward.std(),
-                "disc/rollout_logit": logits.mean()}
+                "disc/rollout_logit": logits.mean(), **self.rollout_disc_stats(negatives, normalized)}
+
+    def rollout_disc_stats(self, negatives: torch.Tensor, normalized: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Statistics of the rollout's policy samples, raw and as the discriminator sees them (subclasses)."""
+        return {}
 
     def compute_disc_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Positives against the minibatch's policy samples and as many replayed ones."""

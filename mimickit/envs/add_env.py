@@ -9,6 +9,8 @@ Values follow MimicKit's `add_env.py` and `add_humanoid_env.yaml`.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from mimickit.envs.amp_env import character_on
@@ -52,7 +54,7 @@ class ADDEnv(DeepMimicEnv):
         frame = disc_obs_frame_size(c.num_joints, len(self.disc_body_ids), c.num_dofs, self.root_height_obs)
         return self.num_disc_obs_steps * frame
 
-    @property
+    @functools.cached_property
     def disc_obs_parts(self) -> dict[str, torch.Tensor]:
         """Each part of the discriminator observation (`disc_obs_frame_parts`) -> its indices in every frame."""
         c = self.character
