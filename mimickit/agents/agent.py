@@ -311,12 +311,15 @@ class Agent(abc.ABC):
                 obj.load_state_dict(state[name])
             except (RuntimeError, ValueError, KeyError) as err:  # e.g. other network sizes than this run's
                 raise CheckpointError(f"checkpoint {path!r} does not fit this run's {name}: {err}") from None
-        self.iteration = int(state["iteration"])
-        self.sample_count = int(state["sample_count"])
-        self.wall_time = float(state["wall_time"])
+        self._restore_counters(state)
         restore_rng_state(state["rng"])
         if self.world_size > 1:  # all workers restored rank 0's RNG state
             distributed.split_rng_streams()
+
+    def _restore_counters(self, state: dict[str, Any]) -> None:
+        self.iteration = int(state["iteration"])
+        self.sample_count = int(state["sample_count"])
+        self.wall_time = float(state["wall_time"])
 
     def _restore_policy(self, state: dict[str, Any], path: str) -> None:
         """The actor (float16 in the file, cast to the model's dtype) and the observation normaliser; the critic
@@ -332,9 +335,7 @@ class Agent(abc.ABC):
             self.obs_normalizer.load_state_dict(state["obs_normalizer"])
         except (RuntimeError, ValueError, KeyError) as err:
             raise CheckpointError(f"policy file {path!r} does not fit this run's actor or normaliser: {err}") from None
-        self.iteration = int(state["iteration"])
-        self.sample_count = int(state["sample_count"])
-        self.wall_time = float(state["wall_time"])
+        self._restore_counters(state)
 
     # ------------------------------------------------------------------ extension points
     def add_phase(self, name: str, loss: LossFn, parameters: Iterable[nn.Parameter]) -> None:
