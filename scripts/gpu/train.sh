@@ -18,6 +18,10 @@
 #   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
 #   bash scripts/gpu/train.sh pack                        # everything in $OUT but the gifs into one results.tgz
 #     (the device brings back 8 files of at most 16 MiB each)
+#   bash scripts/gpu/train.sh keep NAME...                # each run's checkpoint, config and log -> $OUT, in parts
+#     of 15 MiB (keep_NAME.tar.part_aa, ...; an AMP run ~32 MB, ASE ~104 MB), to continue it in a later session:
+#     here, cat keep_NAME.tar.part_* | tar xf - -C .runs; carry .runs/NAME (about 40 MB fit beside the tree per
+#     call), and `start NAME ...` resumes it (resume=true) from its checkpoint.
 #
 # Runs live in /tmp/gpu_runs/NAME (the device keeps them while it stays warm); the clips come from
 # data/motions/humanoid (git-ignored: carry it).
@@ -41,10 +45,22 @@ case "$1" in
     ;;
   start)
     name=$2; shift 2
+    resume=()
+    if [ -e ".runs/$name/model.pt" ] && [ ! -e "$runs/$name/model.pt" ]; then  # kept from an earlier session
+      mkdir -p "$runs" && cp -r ".runs/$name" "$runs/"
+    fi
+    [ -e "$runs/$name/model.pt" ] && resume=(resume=true)
     mkdir -p "$runs/$name"
     setsid nohup python3 -m mimickit.run "${common[@]}" num_envs=4096 max_iters=1000000 test_episodes=0 \
-      logger.txt.columns=all \
-      algo.iters_per_output=20 hydra.run.dir="$runs/$name" "$@" > "$runs/$name/stdout.txt" 2>&1 < /dev/null &
+      logger.txt.columns=all "${resume[@]}" \
+      algo.iters_per_output=20 hydra.run.dir="$runs/$name" "$@" >> "$runs/$name/stdout.txt" 2>&1 < /dev/null &
+    ;;
+  keep)
+    shift
+    for name in "$@"; do
+      tar cf - -C "$runs" "$name/model.pt" "$name/config.yaml" "$name/log.txt" \
+        | split -b 15M - "$out/keep_$name.tar.part_"
+    done
     ;;
   collect)
     for dir in "$runs"/*/; do
