@@ -14,6 +14,7 @@ Batch sizes are multiples of `num_envs`, so one config runs 64 CPU envs or 4096 
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 import logging
 import math
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from mimickit.agents.episode_tracker import EpisodeTracker
+from mimickit.agents.graphed_step import GraphedStep, make_capturable
 from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
 from mimickit.agents.optim import build_optimizer
 from mimickit.agents.returns import compute_gae, compute_next_values
@@ -133,6 +135,7 @@ class Agent(abc.ABC):
         save_intermediate: bool,
         resume_from: str | None,
         unstable_warning_share: float,
+        graph_update: bool,
         logger: Logger | None = None,
         out_dir: str = ".",
         device: str = "cpu",
@@ -156,6 +159,8 @@ class Agent(abc.ABC):
             resume_from: checkpoint that `train` continues from.
             unstable_warning_share: warn (once) when more than this share of an iteration's env steps ended in a
                 simulation blow-up (`env.num_unstable_resets`); such steps are failures no policy can avoid.
+            graph_update: on a CUDA device, replay each graphable phase's minibatch step (loss, backward, optimiser
+                step) as one CUDA graph (`GraphedStep`, `graphable_phase`); no effect on the CPU.
             logger, out_dir, device: given by the composition root.
         """
         for name, value in [("steps_per_iter", steps_per_iter), ("iters_per_output", iters_per_output),
@@ -180,6 +185,8 @@ class Agent(abc.ABC):
         self.save_intermediate = save_intermediate
         self.resume_from = resume_from
         self.unstable_warning_share = unstable_warning_share
+        self.graph_update = graph_update and self.device.type == "cuda"
+        self._graphed_steps: dict[str, GraphedStep] = {}
         # several workers (mimickit.utils.distributed): each steps its own envs; only rank 0 logs and checkpoints
         self.world_size = distributed.get_world_size()
         self.is_main_process = distributed.get_rank() == 0
@@ -475,19 +482,48 @@ class Agent(abc.ABC):
 
     def _run_epochs(self, phase: UpdatePhase) -> dict[str, torch.Tensor]:
         """Minibatch SGD over the rollout; returns the mean of each loss term over the steps taken (all of them,
-        unless `stops_phase` ends the phase early)."""
+        unless `stops_phase` ends the phase early). With `graph_update`, graphable phases replay their step."""
         sums: dict[str, torch.Tensor] = {}
         num_steps = 0
+        graphed = self._graphed_step(phase)
         for batch in self.storage.minibatches(phase.batch_size, phase.epochs):
-            with torch.autocast(self.device.type, dtype=phase.autocast, enabled=phase.autocast is not None):
-                terms = phase.loss(batch)
-            if num_steps > 0 and self.stops_phase(phase, terms):
-                break
-            self.optimizer_step(phase.optimizer, terms["loss"])
+            if graphed is not None and graphed.fits(batch):
+                terms = graphed(batch)
+            else:
+                terms = self._phase_loss(phase, batch)
+                if num_steps > 0 and self.stops_phase(phase, terms):
+                    break
+                self.optimizer_step(phase.optimizer, terms["loss"])
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value.detach()
             num_steps += 1
         return {key: total / num_steps for key, total in sums.items()}
+
+    def _phase_loss(self, phase: UpdatePhase, batch: Batch) -> dict[str, torch.Tensor]:
+        with torch.autocast(self.device.type, dtype=phase.autocast, enabled=phase.autocast is not None):
+            return phase.loss(batch)
+
+    def _sgd_step(self, phase: UpdatePhase, batch: Batch) -> dict[str, torch.Tensor]:
+        """One minibatch step of `phase`, as a `GraphedStep` records it; returns the detached loss terms."""
+        terms = self._phase_loss(phase, batch)
+        self.optimizer_step(phase.optimizer, terms["loss"])
+        return {key: value.detach() for key, value in terms.items()}
+
+    def _graphed_step(self, phase: UpdatePhase) -> GraphedStep | None:
+        """The phase's CUDA-graphed step (made at its first update), or None where it runs eagerly."""
+        if not (self.graph_update and self.graphable_phase(phase)):
+            return None
+        if phase.name not in self._graphed_steps:
+            make_capturable(phase.optimizer)
+            self._graphed_steps[phase.name] = GraphedStep(functools.partial(self._sgd_step, phase), phase.batch_size)
+        return self._graphed_steps[phase.name]
+
+    def graphable_phase(self, phase: UpdatePhase) -> bool:
+        """Whether `phase`'s minibatch step may be replayed as a CUDA graph: not under autocast (its weight cache
+        does not survive a capture), with one worker (no gradient all-reduce inside a graph), and, in subclasses
+        that override this, without a rule that needs a host read between minibatches (PPO's `max_kl`) or a
+        learning rate that changes between iterations (a graph holds the one it was captured with)."""
+        return phase.autocast is None and self.world_size == 1
 
     def stops_phase(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> bool:
         """Whether `phase` ends here, before the step on the minibatch whose loss terms are `terms` (the first step

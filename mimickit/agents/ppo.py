@@ -81,6 +81,12 @@ class PPOAgent(Agent):
         self.storage.advantage.copy_(norm_adv)
         return {"advantage/mean": mean, "advantage/std": std}
 
+    def graphable_phase(self, phase: UpdatePhase) -> bool:
+        """The actor's step stays eager under `max_kl` (a host read per minibatch) or `desired_kl` (its learning
+        rate changes every iteration)."""
+        adaptive = phase.name == "actor" and (self.max_kl is not None or self.desired_kl is not None)
+        return super().graphable_phase(phase) and not adaptive
+
     def stops_phase(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> bool:
         stop = phase.name == "actor" and self.max_kl is not None and float(terms["approx_kl"]) > self.max_kl
         self._actor_stopped = self._actor_stopped or stop

@@ -5,7 +5,6 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-
 OVERWRITE_MODES = ("oldest", "random")  # which slots a full buffer's `add` overwrites
 
 
@@ -24,7 +23,8 @@ class ReplayBuffer:
       first, untrained policies stay for many times capacity / num_replace adds.
 
     The fill level and head are Python ints that only depend on batch sizes, so neither `add` nor `sample` syncs
-    with the device.
+    with the device. `sample` reads the fill level from a device copy, so a CUDA graph that captured it
+    (`GraphedStep`) draws from the rows filled since.
     """
 
     def __init__(
@@ -53,6 +53,7 @@ class ReplayBuffer:
             for name, shape in field_shapes.items()
         }
         self._filled = 0
+        self._filled_rows = torch.zeros((), device=self.device)  # _filled on the device, for `sample`
         self._head = 0  # the next slot "oldest" writes
 
     def __len__(self) -> int:
@@ -82,12 +83,13 @@ class ReplayBuffer:
             self._filled += k
         for name, data in self.fields.items():
             data[slots] = batch[name].to(data)[rows]
+        self._filled_rows.fill_(self._filled)
 
     def sample(self, n: int) -> dict[str, torch.Tensor]:
         """n rows drawn uniformly with replacement from the filled part, the same rows of every field."""
         if self._filled == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        idx = torch.randint(0, self._filled, (n,), device=self.device)
+        idx = (torch.rand(n, device=self.device) * self._filled_rows).long()  # uniform over the filled rows
         return {name: data[idx] for name, data in self.fields.items()}
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -108,6 +110,7 @@ class ReplayBuffer:
         for name, data in self.fields.items():
             data[:filled] = state[name][:filled].to(data)
         self._filled = filled
+        self._filled_rows.fill_(filled)
         self._head = int(state["head"]) % self.capacity
 
     def _check_batch(self, batch: Mapping[str, torch.Tensor]) -> int:

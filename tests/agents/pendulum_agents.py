@@ -51,10 +51,11 @@ def compose_run_config(overrides):
         return compose(config_name="config", overrides=["~motion", *overrides])
 
 
-def make_pendulum_agent(algo, out_dir, overrides=(), num_envs=32, logger=None, seed=0, env_kwargs=SWING_UP):
+def make_pendulum_agent(algo, out_dir, overrides=(), num_envs=32, logger=None, seed=0, env_kwargs=SWING_UP,
+                        device="cpu"):
     """Seed, build the env, then the agent from conf/algo/<algo>.yaml with the pendulum overrides."""
     cfg = compose_run_config([f"algo={algo}", *PENDULUM_OVERRIDES, *overrides])
     seed_everything(seed)
-    env = PendulumEnv(num_envs=num_envs, **env_kwargs)
+    env = PendulumEnv(num_envs=num_envs, device=device, **env_kwargs)
     logger = logger if logger is not None else RecordingLogger()
-    return instantiate(cfg.algo, env=env, logger=logger, out_dir=str(out_dir), device="cpu")
+    return instantiate(cfg.algo, env=env, logger=logger, out_dir=str(out_dir), device=device)

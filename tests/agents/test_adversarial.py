@@ -27,12 +27,12 @@ TINY = ["num_envs=16", "sim.nthread=1", "algo.steps_per_iter=16", "algo.model.ac
 pytestmark = pytest.mark.skipif(not (CLIPS / "humanoid_walk.pkl").is_file(), reason="needs the converted clips (make data)")
 
 
-def make_agent(experiment, tmp_path, *overrides):
+def make_agent(experiment, tmp_path, *overrides, device="cpu"):
     register_configs()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"experiment={experiment}", *TINY, *overrides])
     seed_everything(0)
-    return instantiate(cfg.algo, env=build_env(cfg), logger=RecordingLogger(), out_dir=str(tmp_path), device="cpu")
+    return instantiate(cfg.algo, env=build_env(cfg), logger=RecordingLogger(), out_dir=str(tmp_path), device=device)
 
 
 def test_discriminator_separates_clips_from_a_random_policy(tmp_path):
