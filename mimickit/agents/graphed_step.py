@@ -83,13 +83,13 @@ class GraphedStep:
     def _capture(self, batch: Batch) -> None:
         """Record one step on static copies of `batch` (nothing runs until the replay)."""
         self._inputs = [t.clone() for t in batch_tensors(batch)]
-        static = _rebuild_batch(batch, self._inputs)
+        static = batch_from_tensors(batch, self._inputs)
         self._graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self._graph):
             self._outputs = self._step(static)
 
 
-def _rebuild_batch(like: Batch, tensors: list[torch.Tensor]) -> Batch:
+def batch_from_tensors(like: Batch, tensors: list[torch.Tensor]) -> Batch:
     """A `Batch` of `tensors`, ordered as `batch_tensors(like)` lists them."""
     names = [f.name for f in fields(Batch) if f.name != "extras"]
     extras = sorted(like.extras)

@@ -12,7 +12,12 @@ import torch
 from pendulum_agents import make_pendulum_agent
 from test_adversarial import make_agent
 
-from mimickit.agents.graphed_step import GraphedStep, make_capturable
+from mimickit.agents.graphed_step import (
+    GraphedStep,
+    batch_from_tensors,
+    batch_tensors,
+    make_capturable,
+)
 from mimickit.agents.replay_buffer import ReplayBuffer
 from mimickit.agents.storage import Batch
 
@@ -63,6 +68,17 @@ def test_make_capturable_puts_adams_step_counts_on_the_parameters_device():
     sgd = torch.optim.SGD([param], lr=0.1, momentum=0.9)
     make_capturable(sgd)  # nothing to set: SGD captures as it is
     assert "capturable" not in sgd.param_groups[0]
+
+
+def test_captured_inputs_rebuild_the_batch_field_by_field():
+    """The graph's static inputs are the batch's tensors in `batch_tensors` order; rebuilt, each lands in its field."""
+    batch = Batch(*(torch.full((2,), float(i)) for i in range(6)),
+                  extras={"z": torch.full((2, 3), 7.0), "demo": torch.full((2, 4), 6.0)})
+    rebuilt = batch_from_tensors(batch, [t.clone() for t in batch_tensors(batch)])
+    for name in ("obs", "action", "log_prob", "value", "target_return", "advantage"):
+        assert torch.equal(getattr(rebuilt, name), getattr(batch, name)), name
+    assert rebuilt.extras.keys() == batch.extras.keys()
+    assert all(torch.equal(rebuilt.extras[k], batch.extras[k]) for k in batch.extras)
 
 
 @cuda
