@@ -39,7 +39,8 @@ CONFIG_NAME = "config.yaml"
 # keys (and subtrees) a resumed run may change: they do not change what is being trained
 RESUMABLE_KEYS = (
     "max_iters", "resume", "test_episodes", "algo.test_episodes", "torch_threads", "tf32", "visualize", "video",
-    "video_steps", "recorder", "logger", "algo.iters_per_output", "algo.save_intermediate", "eval",
+    "video_steps", "recorder", "logger", "algo.iters_per_output", "algo.save_intermediate", "algo.graph_update",
+    "eval",
 )
 # run-level keys that say how to run, not what was trained: a tested checkpoint takes them from the command line
 HOW_TO_RUN_KEYS = ("mode", "model_file", "resume", "max_iters", "test_episodes", "visualize", "video", "video_steps",

@@ -52,10 +52,11 @@ def test_training_into_a_run_with_a_checkpoint_is_refused(first_run, tmp_path):
 
 def test_resume_keeps_the_saved_config_without_repeating_overrides(first_run, tmp_path):
     run_dir = copy_run(first_run, tmp_path)
-    out = run_cli(run_dir, "resume=true", "max_iters=3")
+    out = run_cli(run_dir, "resume=true", "max_iters=3", "algo.graph_update=true")  # how to update, not what
     assert out.returncode == 0, out.stderr
     cfg = saved(run_dir)
     assert cfg["num_envs"] == 4 and cfg["sim"]["num_envs"] == 4 and cfg["max_iters"] == 3 and cfg["resume"]
+    assert cfg["algo"]["graph_update"] is True
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["iteration"] == 3 and metrics["samples"] == 3 * 4 * 4
 

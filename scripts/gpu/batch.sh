@@ -9,7 +9,7 @@
 #     policy for the model zoo (no gif: render the zoo's policies where they land)
 #
 # Example list: scripts/gpu/runs_2026-11-29.txt. BATCH_GPU=0 puts every run of a list on that GPU (a list written
-# for a machine with more GPUs than the one lent).
+# for a machine with more GPUs than the one lent); BATCH_EXTRA="algo.graph_update=true" adds overrides to every run.
 set -uo pipefail
 here=$(dirname "$0")
 action=$1 list=$2
@@ -21,6 +21,7 @@ while read -r name gpu args; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   (( $# )) && [[ " $* " != *" $name "* ]] && continue
   gpu=${BATCH_GPU:-$gpu}
+  args="$args ${BATCH_EXTRA:-}"
   case "$action" in
     start) CUDA_VISIBLE_DEVICES=$gpu bash "$here/train.sh" start "$name" $args ;;
     finish)
