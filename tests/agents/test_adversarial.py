@@ -28,9 +28,11 @@ pytestmark = pytest.mark.skipif(not (CLIPS / "humanoid_walk.pkl").is_file(), rea
 
 
 def make_agent(experiment, tmp_path, *overrides, device="cpu"):
+    """The preset at TINY sizes; with device="cuda", on the GPU engine (overrides "sim=mjwarp", "device=cuda")."""
+    tiny = TINY if device == "cpu" else [o for o in TINY if not o.startswith("sim.")]  # the CPU engine's threads
     register_configs()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"experiment={experiment}", *TINY, *overrides])
+        cfg = compose(config_name="config", overrides=[f"experiment={experiment}", *tiny, *overrides])
     seed_everything(0)
     return instantiate(cfg.algo, env=build_env(cfg), logger=RecordingLogger(), out_dir=str(tmp_path), device=device)
 
