@@ -303,3 +303,21 @@ def test_a_training_run_writes_the_short_set_and_keeps_every_metric_elsewhere(tm
     assert {"actor/loss", "train/episode/reward_pose"} <= set(events.Tags()["scalars"])
     every, _ = train(tmp_path / "all", "logger.txt.columns=all")
     assert set(short) < set(every) and {"actor/loss", "time/update_s", "train/episode/reward_pose"} <= set(every)
+
+
+def test_compare_logs_reads_ratios_at_equal_samples_and_threshold_times(tmp_path):
+    """Two logs of a tracking error falling linearly, one twice the other: 2x at every shared sample count, a
+    missing value past the shorter log, and the first logged row under the threshold."""
+    for name, scale, rows in (("a", 1.0, 5), ("b", 2.0, 3)):
+        logger = TxtLogger(str(tmp_path / name), **TXT)
+        for i in range(1, rows + 1):
+            logger.log({"samples": 10.0e6 * i, "wall_time_s": 60.0 * i,
+                        "train/episode/tracking_error": scale * (0.3 - 0.05 * i)}, step=i)
+        logger.close()
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_logs.py"), str(tmp_path / "a" / "log.txt"),
+                          str(tmp_path / "b" / "log.txt"), "--at", "15e6", "45e6", "--threshold", "0.1"],
+                         check=True, capture_output=True, text=True).stdout
+    assert "15.0M  0.225 (1.00x)  0.45 (2.00x)" in out
+    assert "45.0M  0.075 (1.00x)  nan" in out
+    assert "a/log.txt: train/episode/tracking_error <= 0.1 at 40.0M samples, 240 s" in out
+    assert "b/log.txt: train/episode/tracking_error <= 0.1 not reached" in out
