@@ -6,9 +6,9 @@ three H200 hosts whose (graphed) physics took the same 0.28 s on each (docs/gpu.
 at once.
 
 PyTorch's whole-network capture recipe (torch.cuda.graphs): a few eager steps on a side stream first, so that the
-optimiser's state and the libraries' workspaces exist; the capture with the gradients set to None, so that the
-graph's backward allocates them from its pool and assigns rather than accumulates; then, for every later
-minibatch, its tensors are copied into the captured inputs before the replay. What the step returns (its loss
+optimiser's state and the libraries' workspaces exist; the capture, on that stream, with the gradients set to None,
+so that the graph's backward allocates them from its pool and assigns rather than accumulates; then, for every
+later minibatch, its tensors are copied into the captured inputs before the replay. What the step returns (its loss
 terms) are the graph's own tensors, overwritten by the next replay: use them before it (the agent sums them).
 """
 from __future__ import annotations
@@ -85,7 +85,7 @@ class GraphedStep:
         self._inputs = [t.clone() for t in batch_tensors(batch)]
         static = batch_from_tensors(batch, self._inputs)
         self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph):
+        with torch.cuda.graph(self._graph, stream=self._stream):  # the warm-up's stream: its library handles exist
             self._outputs = self._step(static)
 
 
