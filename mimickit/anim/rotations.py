@@ -188,18 +188,10 @@ def quat_from_euler_xyz(angles: torch.Tensor) -> torch.Tensor:
     """Intrinsic x-y-z Euler angles (..., 3) to quaternions: R = Rx(a) Ry(b) Rz(c), as MuJoCo composes three
     consecutive hinges with axes x, y, z on one body."""
     half = 0.5 * angles
-    c, s = torch.cos(half), torch.sin(half)
-    cx, cy, cz = c.unbind(-1)
-    sx, sy, sz = s.unbind(-1)
-    return torch.stack(
-        [
-            sx * cy * cz + cx * sy * sz,
-            cx * sy * cz - sx * cy * sz,
-            cx * cy * sz + sx * sy * cz,
-            cx * cy * cz - sx * sy * sz,
-        ],
-        dim=-1,
-    )
+    # the three hinges' quaternions (sin(a/2) on their own axis, cos(a/2)) as rows, composed with two `quat_mul`s:
+    # 13 kernels where the products written term by term launch 27
+    qx, qy, qz = torch.cat([torch.diag_embed(torch.sin(half)), torch.cos(half).unsqueeze(-1)], dim=-1).unbind(-2)
+    return quat_mul(quat_mul(qx, qy), qz)
 
 
 def quat_to_euler_xyz(q: torch.Tensor) -> torch.Tensor:
