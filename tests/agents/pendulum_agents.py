@@ -30,6 +30,15 @@ PENDULUM_OVERRIDES = [
 ]
 
 
+# wall-clock measurements differ between any two runs
+TIMING_KEYS = ("wall_time_s", "samples_per_s", "time/")
+
+
+def without_timings(row: Mapping[str, float]) -> dict[str, float]:
+    """A logged row without its wall-clock measurements: what two runs of the same computation share."""
+    return {k: v for k, v in row.items() if not k.startswith(TIMING_KEYS)}
+
+
 class RecordingLogger(Logger):
     """Keeps every per-iteration row (progress) and every logged record."""
 

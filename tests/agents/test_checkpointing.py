@@ -8,18 +8,14 @@ import torch
 
 from mimickit.utils.checkpoint import load_checkpoint, save_checkpoint
 from mimickit.utils.seeding import seed_everything
-from pendulum_agents import RecordingLogger, make_pendulum_agent
+from pendulum_agents import RecordingLogger, make_pendulum_agent, without_timings
 
 SMALL = ["algo.steps_per_iter=8", "algo.iters_per_output=2", "algo.test_episodes=4", "algo.update.actor.epochs=2",
          "algo.update.critic.epochs=2"]
 BALANCE: dict = {}  # PendulumEnv's defaults
-# wall-clock measurements differ between any two runs
-TIMING_KEYS = ("wall_time_s", "samples_per_s", "time/")
-
-
 def _deterministic(row):
     """The row without timings, with nan made comparable."""
-    return {k: "nan" if math.isnan(v) else v for k, v in row.items() if not k.startswith(TIMING_KEYS)}
+    return {k: "nan" if math.isnan(v) else v for k, v in without_timings(row).items()}
 
 
 def _assert_same_params(a, b):

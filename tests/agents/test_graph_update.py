@@ -9,7 +9,7 @@ import importlib.util
 
 import pytest
 import torch
-from pendulum_agents import make_pendulum_agent
+from pendulum_agents import make_pendulum_agent, without_timings
 from test_adversarial import make_agent
 
 from mimickit.agents.graphed_step import (
@@ -25,8 +25,7 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 
 def _rows(agent):
-    return [{k: v for k, v in row.items() if not k.startswith(("time/", "samples_per_s", "wall_time"))}
-            for row in agent.logger.rows]
+    return [without_timings(row) for row in agent.logger.rows]
 
 
 def test_graph_update_changes_nothing_on_the_cpu(tmp_path):
