@@ -14,11 +14,10 @@ terms) are the graph's own tensors, overwritten by the next replay: use them bef
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
 
 import torch
 
-from mimickit.agents.storage import Batch
+from mimickit.agents.storage import CORE_FIELDS, Batch
 
 StepFn = Callable[[Batch], dict[str, torch.Tensor]]
 
@@ -38,8 +37,7 @@ def make_capturable(optimizer: torch.optim.Optimizer) -> None:
 
 def batch_tensors(batch: Batch) -> list[torch.Tensor]:
     """Every tensor of a minibatch, in a fixed order (core fields, then the extras by name)."""
-    core = [getattr(batch, f.name) for f in fields(Batch) if f.name != "extras"]
-    return core + [batch.extras[name] for name in sorted(batch.extras)]
+    return [getattr(batch, name) for name in CORE_FIELDS] + [batch.extras[name] for name in sorted(batch.extras)]
 
 
 class GraphedStep:
@@ -91,6 +89,5 @@ class GraphedStep:
 
 def batch_from_tensors(like: Batch, tensors: list[torch.Tensor]) -> Batch:
     """A `Batch` of `tensors`, ordered as `batch_tensors(like)` lists them."""
-    names = [f.name for f in fields(Batch) if f.name != "extras"]
     extras = sorted(like.extras)
-    return Batch(**dict(zip(names, tensors)), extras=dict(zip(extras, tensors[len(names):])))
+    return Batch(**dict(zip(CORE_FIELDS, tensors)), extras=dict(zip(extras, tensors[len(CORE_FIELDS):])))
