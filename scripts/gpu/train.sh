@@ -20,10 +20,16 @@
 #   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
 #   bash scripts/gpu/train.sh pack                        # everything in $OUT but the gifs into one results.tgz
 #     (the device brings back 8 files of at most 16 MiB each)
-#   bash scripts/gpu/train.sh keep NAME...                # each run's checkpoint, config and log -> $OUT, in parts
-#     of 15 MiB (keep_NAME.tar.part_aa, ...; an AMP run ~32 MB, ASE ~104 MB), to continue it in a later session:
-#     here, cat keep_NAME.tar.part_* | tar xf - -C .runs; carry .runs/NAME (about 40 MB fit beside the tree per
-#     call), and `start NAME ...` resumes it (resume=true) from its checkpoint.
+#   bash scripts/gpu/train.sh keep NAME...                # each run's checkpoint, config and log, in parts of
+#     15 MiB (keep_NAME.tar.part_aa, ...; an AMP run ~32 MB, ASE ~104 MB) into /tmp/gpu_keep, to continue it in a
+#     later session
+#   bash scripts/gpu/train.sh fetch                       # move the next kept parts to $OUT, as many as one call
+#     brings back (4: a call returns at most 8 files and ~64 MiB in all; what is over is lost, measured
+#     2026-11-29); repeat until it prints "nothing left". Here: cat keep_NAME.tar.part_* | tar xf - -C .runs;
+#     carry .runs/NAME (about 40 MB fit beside the tree per call), and `start NAME ...` resumes it (resume=true).
+#   bash scripts/gpu/train.sh stash                       # a checkpoint too large for one call (ASE: 104 MB): keep
+#     the fetched parts in .runs/parts, carry two or three of them per call, each call running `stash` (copies
+#     them to /tmp/gpu_parts); then `unstash` rebuilds the runs they hold in /tmp/gpu_runs for `start` to resume
 #
 # Runs live in /tmp/gpu_runs/NAME (the device keeps them while it stays warm); the clips come from
 # data/motions/humanoid (git-ignored: carry it).
@@ -31,6 +37,8 @@ set -uo pipefail
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
 out=${OUT:-/tmp/gpu_out}
 runs=/tmp/gpu_runs
+kept=/tmp/gpu_keep
+parts=/tmp/gpu_parts
 mkdir -p "$out" "$runs"
 common=(sim=mjwarp device=cuda)
 
@@ -66,9 +74,24 @@ case "$1" in
     ;;
   keep)
     shift
+    mkdir -p "$kept"
     for name in "$@"; do
       tar cf - -C "$runs" "$name/model.pt" "$name/config.yaml" "$name/log.txt" \
-        | split -b 15M - "$out/keep_$name.tar.part_"
+        | split -b 15M - "$kept/keep_$name.tar.part_"
+    done
+    ;;
+  fetch)
+    parts=$(ls "$kept" 2>/dev/null | head -4)
+    [ -z "$parts" ] && { echo "nothing left"; exit 0; }
+    for part in $parts; do mv "$kept/$part" "$out/"; done
+    echo "fetched" $parts; echo "left: $(ls "$kept" | wc -l) parts"
+    ;;
+  stash)
+    mkdir -p "$parts" && cp .runs/parts/* "$parts/" && ls "$parts"
+    ;;
+  unstash)
+    for name in $(ls "$parts" | sed -n 's/^keep_\(.*\)\.tar\.part_..$/\1/p' | sort -u); do
+      cat "$parts/keep_$name.tar.part_"* | tar xf - -C "$runs" && echo "unstashed $name"
     done
     ;;
   collect)
