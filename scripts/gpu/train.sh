@@ -19,17 +19,17 @@
 #     (an ASE high-level controller needs a low-level policy that no longer changes: algo.llc_model_file=...)
 #   bash scripts/gpu/train.sh video NAME [overrides]      # NAME.gif of its checkpoint (CPU engine, EGL rendering)
 #   bash scripts/gpu/train.sh pack                        # everything in $OUT but the gifs into one results.tgz
-#     (the device brings back 8 files of at most 16 MiB each)
+#     (the device brings back 8 files, ~64 MiB in all)
 #   bash scripts/gpu/train.sh keep NAME...                # each run's checkpoint, config and log, in parts of
 #     15 MiB (keep_NAME.tar.part_aa, ...; an AMP run ~32 MB, ASE ~104 MB) into /tmp/gpu_keep, to continue it in a
 #     later session
-#   bash scripts/gpu/train.sh fetch                       # move the next kept parts to $OUT, as many as one call
-#     brings back (4: a call returns at most 8 files and ~64 MiB in all; what is over is lost, measured
-#     2026-11-29); repeat until it prints "nothing left". Here: cat keep_NAME.tar.part_* | tar xf - -C .runs;
-#     carry .runs/NAME (about 40 MB fit beside the tree per call), and `start NAME ...` resumes it (resume=true).
-#   bash scripts/gpu/train.sh stash                       # a checkpoint too large for one call (ASE: 104 MB): keep
-#     the fetched parts in .runs/parts, carry two or three of them per call, each call running `stash` (copies
-#     them to /tmp/gpu_parts); then `unstash` rebuilds the runs they hold in /tmp/gpu_runs for `start` to resume
+#   bash scripts/gpu/train.sh fetch                       # move the next four kept parts to $OUT (a call brings
+#     back at most 8 files and ~64 MiB in all; what is over is lost, 2026-11-29); repeat until "nothing left".
+#     Here, copy the parts to .runs/parts (git-ignored).
+#   bash scripts/gpu/train.sh stash                       # in a later session, carry two or three of .runs/parts
+#     per call (~40 MB fit beside the tree), each call running `stash` (copies them to /tmp/gpu_parts); then
+#   bash scripts/gpu/train.sh unstash                     # rebuilds the runs they hold in /tmp/gpu_runs, which
+#     `start NAME ...` then resumes (resume=true)
 #
 # Runs live in /tmp/gpu_runs/NAME (the device keeps them while it stays warm); the clips come from
 # data/motions/humanoid (git-ignored: carry it).
@@ -81,10 +81,10 @@ case "$1" in
     done
     ;;
   fetch)
-    parts=$(ls "$kept" 2>/dev/null | head -4)
-    [ -z "$parts" ] && { echo "nothing left"; exit 0; }
-    for part in $parts; do mv "$kept/$part" "$out/"; done
-    echo "fetched" $parts; echo "left: $(ls "$kept" | wc -l) parts"
+    next=$(ls "$kept" 2>/dev/null | head -4)
+    [ -z "$next" ] && { echo "nothing left"; exit 0; }
+    for part in $next; do mv "$kept/$part" "$out/"; done
+    echo "fetched" $next; echo "left: $(ls "$kept" | wc -l) parts"
     ;;
   stash)
     mkdir -p "$parts" && cp .runs/parts/* "$parts/" && ls "$parts"
