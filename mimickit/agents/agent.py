@@ -31,7 +31,7 @@ from torch import nn
 from mimickit.agents.episode_tracker import EpisodeTracker
 from mimickit.agents.graphed_step import GraphedStep, make_capturable
 from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
-from mimickit.agents.optim import build_optimizer
+from mimickit.agents.optim import build_optimizer, step_unless
 from mimickit.agents.returns import compute_gae, compute_next_values
 from mimickit.agents.storage import Batch, RolloutStorage, Transition
 from mimickit.config import KwargsOf, Partial
@@ -481,8 +481,8 @@ class Agent(abc.ABC):
         return {"critic/target_return_mean": s.target_return.mean(), **self.prepare_advantages(advantages)}
 
     def _run_epochs(self, phase: UpdatePhase) -> dict[str, torch.Tensor]:
-        """Minibatch SGD over the rollout; returns the mean of each loss term over the steps taken (all of them,
-        unless `stops_phase` ends the phase early). With `graph_update`, graphable phases replay their step."""
+        """Minibatch SGD over the rollout; returns the mean of each loss term over its minibatches (also those whose
+        step `skip_step` undid). With `graph_update`, graphable phases replay their step."""
         sums: dict[str, torch.Tensor] = {}
         num_steps = 0
         graphed = self._graphed_step(phase)
@@ -490,12 +490,9 @@ class Agent(abc.ABC):
             if graphed is not None and graphed.fits(batch):
                 terms = graphed(batch)
             else:
-                terms = self._phase_loss(phase, batch)
-                if num_steps > 0 and self.stops_phase(phase, terms):
-                    break
-                self.optimizer_step(phase.optimizer, terms["loss"])
+                terms = self._sgd_step(phase, batch)
             for key, value in terms.items():
-                sums[key] = sums.get(key, 0.0) + value.detach()
+                sums[key] = sums.get(key, 0.0) + value
             num_steps += 1
         return {key: total / num_steps for key, total in sums.items()}
 
@@ -504,9 +501,14 @@ class Agent(abc.ABC):
             return phase.loss(batch)
 
     def _sgd_step(self, phase: UpdatePhase, batch: Batch) -> dict[str, torch.Tensor]:
-        """One minibatch step of `phase`, as a `GraphedStep` records it; returns the detached loss terms."""
+        """One minibatch step of `phase` (eager, or as a `GraphedStep` records it); returns the detached loss
+        terms."""
         terms = self._phase_loss(phase, batch)
-        self.optimizer_step(phase.optimizer, terms["loss"])
+        skip = self.skip_step(phase, terms)
+        if skip is None:
+            self.optimizer_step(phase.optimizer, terms["loss"])
+        else:
+            step_unless(skip, phase.optimizer, functools.partial(self.optimizer_step, phase.optimizer, terms["loss"]))
         return {key: value.detach() for key, value in terms.items()}
 
     def _graphed_step(self, phase: UpdatePhase) -> GraphedStep | None:
@@ -521,14 +523,15 @@ class Agent(abc.ABC):
     def graphable_phase(self, phase: UpdatePhase) -> bool:
         """Whether `phase`'s minibatch step may be replayed as a CUDA graph: not under autocast (its weight cache
         does not survive a capture), with one worker (no gradient all-reduce inside a graph), and, in subclasses
-        that override this, without a rule that needs a host read between minibatches (PPO's `max_kl`) or a
-        learning rate that changes between iterations (a graph holds the one it was captured with)."""
+        that override this, without a learning rate that changes between iterations (a graph holds the one it was
+        captured with)."""
         return phase.autocast is None and self.world_size == 1
 
-    def stops_phase(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> bool:
-        """Whether `phase` ends here, before the step on the minibatch whose loss terms are `terms` (the first step
-        is always taken). Subclasses with a stopping rule override it (PPO: its `max_kl`)."""
-        return False
+    def skip_step(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """A device flag: whether the step on the minibatch whose loss terms are `terms` is to be undone (None:
+        never). Subclasses with a stopping rule override it (PPO: its `max_kl`); decided on the device, the rule
+        costs no host read and the step stays graphable."""
+        return None
 
     def _act(self, obs: torch.Tensor, deterministic: bool) -> PolicyStep:
         return self._policy_step(self.model.action_distribution(self.obs_normalizer.normalize(obs)), deterministic)

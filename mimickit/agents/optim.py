@@ -40,3 +40,17 @@ def build_optimizer(spec: OptimizerSpec, params: Iterable[torch.nn.Parameter]) -
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise TypeError(f"{spec.get('_target_')!r} is not a torch.optim.Optimizer")
     return cls(params, **kwargs)
+
+
+def step_unless(skip: torch.Tensor, optimizer: torch.optim.Optimizer, step: Callable[[], None]) -> None:
+    """Run `step` (backward and `optimizer.step()`), then put the parameters and the optimiser's state back where
+    the device flag `skip` is true: a step skipped by a rule decided on the device (PPO's max_kl), without a host
+    read, so that it can run inside a CUDA graph. An optimiser's very first step (its state does not exist before
+    it) cannot be undone."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    kept = params + [v for p in params for v in optimizer.state.get(p, {}).values() if torch.is_tensor(v)]
+    before = [t.detach().clone() for t in kept]
+    step()
+    with torch.no_grad():
+        for tensor, old in zip(kept, before):
+            tensor.copy_(torch.where(skip, old, tensor))

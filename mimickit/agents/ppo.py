@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from mimickit.agents.agent import Agent, UpdatePhase
+from mimickit.agents.graphed_step import make_capturable
 from mimickit.agents.losses import compute_normalized_advantages
 from mimickit.agents.storage import Batch
 from mimickit.envs.base_env import BaseEnv
@@ -60,9 +61,11 @@ class PPOAgent(Agent):
                 approximate KL exceeded twice this, multiplied by 1.5 when it stayed below half (rsl_rl's schedule),
                 so the step fits the batch size (None: a fixed learning rate).
             adaptive_lr_range: [lowest, highest] learning rate the schedule may reach.
-            max_kl: the actor's update of an iteration stops at the first minibatch on which the policy has moved
-                further than this approximate KL from the rollout's (None: never; one host read per actor step).
-                A guard against the rare update that moves the policy by nats and undoes the training.
+            max_kl: the actor's update of an iteration stops at the first minibatch (after the first) on which the
+                policy has moved further than this approximate KL from the rollout's (None: never): its step and
+                the rest are undone on the device (`skip_step`), so the rule costs no host read and the actor's
+                step stays graphable. A guard against the rare update that moves the policy by nats and undoes the
+                training.
         """
         super().__init__(env, **agent_kwargs)
         if ppo_clip_ratio <= 0:
@@ -74,7 +77,11 @@ class PPOAgent(Agent):
         if max_kl is not None and max_kl <= 0:
             raise ValueError(f"max_kl must be positive or null, got {max_kl}")
         self.max_kl = max_kl
-        self._actor_stopped = False  # whether max_kl ended this iteration's actor update
+        # max_kl's state, on the device: the actor's steps so far this iteration and whether one went past max_kl
+        self._actor_steps = torch.zeros((), dtype=torch.long, device=self.device)
+        self._actor_stopped = torch.zeros((), dtype=torch.bool, device=self.device)
+        if max_kl is not None and self.device.type == "cuda":
+            make_capturable(self.phase("actor").optimizer)  # Adam's step count on the GPU: undoing it syncs nothing
 
     def prepare_advantages(self, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
         norm_adv, mean, std = compute_normalized_advantages(advantages, self.norm_adv_clip)
@@ -82,22 +89,24 @@ class PPOAgent(Agent):
         return {"advantage/mean": mean, "advantage/std": std}
 
     def graphable_phase(self, phase: UpdatePhase) -> bool:
-        """The actor's step stays eager under `max_kl` (a host read per minibatch) or `desired_kl` (its learning
-        rate changes every iteration)."""
-        adaptive = phase.name == "actor" and (self.max_kl is not None or self.desired_kl is not None)
-        return super().graphable_phase(phase) and not adaptive
+        """The actor's step stays eager under `desired_kl` (its learning rate changes every iteration)."""
+        return super().graphable_phase(phase) and not (phase.name == "actor" and self.desired_kl is not None)
 
-    def stops_phase(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> bool:
-        stop = phase.name == "actor" and self.max_kl is not None and float(terms["approx_kl"]) > self.max_kl
-        self._actor_stopped = self._actor_stopped or stop
-        return stop
+    def skip_step(self, phase: UpdatePhase, terms: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if phase.name != "actor" or self.max_kl is None:
+            return None
+        self._actor_stopped.logical_or_((self._actor_steps > 0) & (terms["approx_kl"] > self.max_kl))
+        self._actor_steps.add_(1)
+        return self._actor_stopped
 
     def after_update(self, stats: dict[str, torch.Tensor | float]) -> dict[str, torch.Tensor | float]:
-        """The adaptive learning rate (one host read of the iteration's KL), and whether max_kl stopped the actor."""
+        """The adaptive learning rate (one host read of the iteration's KL), and whether max_kl stopped the actor
+        (then its state starts over)."""
         out: dict[str, torch.Tensor | float] = {}
         if self.max_kl is not None:
-            out["actor/stopped_early"] = float(self._actor_stopped)
-            self._actor_stopped = False
+            out["actor/stopped_early"] = self._actor_stopped.float()
+            self._actor_stopped.zero_()
+            self._actor_steps.zero_()
         if self.desired_kl is not None:
             out["actor/lr"] = adapt_learning_rate(self.phase("actor").optimizer, float(stats["actor/approx_kl"]),
                                                   self.desired_kl, self.adaptive_lr_range)

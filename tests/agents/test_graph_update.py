@@ -42,10 +42,10 @@ def test_graph_update_changes_nothing_on_the_cpu(tmp_path):
 
 @pytest.mark.parametrize("overrides, actor_graphed", [
     ((), True),
-    (("algo.max_kl=0.1",), False),           # a host read of the KL between minibatches
+    (("algo.max_kl=0.1",), True),            # decided on the device: the step is undone, not the loop left
     (("algo.desired_kl=0.01",), False),      # a learning rate that changes every iteration
 ])
-def test_ppo_graphs_its_actor_only_without_a_rule_between_minibatches(tmp_path, overrides, actor_graphed):
+def test_ppo_graphs_its_actor_unless_its_learning_rate_changes(tmp_path, overrides, actor_graphed):
     agent = make_pendulum_agent("ppo", tmp_path, overrides)
     assert agent.graphable_phase(agent.phase("critic"))
     assert agent.graphable_phase(agent.phase("actor")) == actor_graphed
@@ -81,12 +81,13 @@ def test_captured_inputs_rebuild_the_batch_field_by_field():
 
 
 @cuda
-@pytest.mark.parametrize("algo", ["ppo", "awr"])
-def test_graphed_updates_match_eager_ones_on_the_gpu(tmp_path, algo):
+@pytest.mark.parametrize("algo, overrides", [("ppo", []), ("awr", []),
+                                             ("ppo", ["algo.max_kl=0.001"])])  # steps undone inside the graph
+def test_graphed_updates_match_eager_ones_on_the_gpu(tmp_path, algo, overrides):
     """Same seed, same rollouts, the same arithmetic: graphed and eager runs log the same losses."""
     rows = {}
     for flag in ("false", "true"):
-        agent = make_pendulum_agent(algo, tmp_path / flag, [f"algo.graph_update={flag}"], device="cuda")
+        agent = make_pendulum_agent(algo, tmp_path / flag, [f"algo.graph_update={flag}", *overrides], device="cuda")
         agent.train(max_iters=4)
         rows[flag] = _rows(agent)
         if flag == "true":
