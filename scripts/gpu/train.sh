@@ -5,7 +5,7 @@
 #     into ~/.cache/warp (on a fresh machine, 14 processes compiling them at once took over 200 s on 2026-11-29)
 #   bash scripts/gpu/train.sh bench                       # sim-only and end-to-end training throughput -> $OUT
 #   bash scripts/gpu/train.sh graph_update                # the CUDA-graphed update (algo.graph_update): its GPU
-#     tests, then training throughput of DeepMimic and AMP without and with it -> $OUT/graph_update.log
+#     tests, then training throughput of DeepMimic, AMP and ADD without and with it -> $OUT/graph_update.log
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
 #     (these runs write every metric into log.txt, logger.txt.columns=all: losses, timings, reward terms)
@@ -57,7 +57,7 @@ case "$1" in
     { timeout 300 python3 -m pytest -q -rfE -p no:cacheprovider tests/agents/test_graph_update.py 2>&1 | grep -v "^Module "
       for flag in false true; do
         timeout 400 python3 scripts/bench_train.py --sim mjwarp --device cuda --num-envs 4096 --methods \
-          deepmimic_humanoid_ppo amp_humanoid_locomotion -- algo.graph_update=$flag 2>&1 | grep -v "^Module " | sed "s/^/graph_update=$flag /"
+          deepmimic_humanoid_ppo amp_humanoid_locomotion add_humanoid_spinkick -- algo.graph_update=$flag 2>&1 | grep -v "^Module " | sed "s/^/graph_update=$flag /"
       done; } 2>&1 | tee "$out/graph_update.log"
     ;;
   start)
