@@ -1,12 +1,14 @@
 """The AMP task presets end to end on the CPU engine: each trains a few iterations, logs the task metrics the GPU
 acceptance reads, saves, and loads in test mode, recording a short video with the task markers."""
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from mimickit.loggers import read_txt_log
-from test_adversarial import TINY, pytestmark, run_cli  # noqa: F401  (pytestmark: needs the converted clips)
+from test_adversarial import ROOT, TINY, pytestmark, run_cli  # noqa: F401  (pytestmark: needs the converted clips)
 
 TASK_METRICS = {
     "amp_humanoid_location": ("episode/tar_reached", "episode/tar_final_dist", "episode/tar_dist",
@@ -42,3 +44,31 @@ def test_task_preset_trains_logs_saves_and_loads_in_test_mode(experiment, tmp_pa
     metrics = json.loads((test_dir / "metrics.json").read_text())
     assert metrics["episodes"] >= 4 and all(key in metrics for key in TASK_METRICS[experiment])
     assert len(list(test_dir.glob("policy.*"))) == 1  # the video, its markers drawn (tests/render/test_task_markers.py)
+
+
+def test_steering_speeds_reports_each_target_speed(tmp_path):
+    """scripts/steering_speeds.py: a row per target speed, each the test of the policy with every target at that
+    speed (CPU MuJoCo is deterministic: a test run by hand reads the same)."""
+    train_dir = tmp_path / "train"
+    out = run_cli("experiment=amp_humanoid_steering", *TINY, "max_iters=1", "test_episodes=0",
+                  f"hydra.run.dir={train_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    network = [o for o in TINY if not o.startswith("num_envs=")]  # the run's sizes (test runs take num_envs)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "steering_speeds.py"), str(train_dir / "model.pt"),
+                           "--speeds", "1.0", "3.0", "--episodes", "4", "--", *network],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, *rows = done.stdout.strip().splitlines()
+    assert header.split() == ["target", "(m/s)", "root_speed", "speed_err", "heading_err_deg", "episode_length"]
+    table = [[float(x) for x in row.split()] for row in rows]
+    assert [row[0] for row in table] == [1.0, 3.0]
+
+    test_dir = tmp_path / "test"
+    out = run_cli("experiment=amp_humanoid_steering", *network, "mode=test", "num_envs=4", "test_episodes=4",
+                  "env.tar_speed_min=3.0", "env.tar_speed_max=3.0", f"model_file={train_dir / 'model.pt'}",
+                  f"hydra.run.dir={test_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    metrics = json.loads((test_dir / "metrics.json").read_text())
+    expected = [metrics[key] for key in ("episode/root_speed", "episode/speed_err", "episode/heading_err_deg",
+                                         "episode_length")]
+    assert table[1][1:] == pytest.approx(expected, abs=1e-3)
