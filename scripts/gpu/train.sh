@@ -30,9 +30,6 @@
 #     per call (~40 MB fit beside the tree), each call running `stash` (copies them to /tmp/gpu_parts); then
 #   bash scripts/gpu/train.sh unstash                     # rebuilds the runs they hold in /tmp/gpu_runs, which
 #     `start NAME ...` then resumes (resume=true)
-#   bash scripts/gpu/train.sh fork SRC DST key=value...   # DST continues SRC's checkpoint and log with some of its
-#     saved config changed (a reward scale, a target range): `start DST ...` resumes it. For a fine-tuning ablation;
-#     a resumed run may not change such keys on its command line (mimickit.resume)
 #
 # Runs live in /tmp/gpu_runs/NAME (the device keeps them while it stays warm); the clips come from
 # data/motions/humanoid (git-ignored: carry it).
@@ -91,22 +88,6 @@ case "$1" in
     ;;
   stash)
     mkdir -p "$parts" && cp .runs/parts/* "$parts/" && ls "$parts"
-    ;;
-  fork)
-    src=$2 dst=$3; shift 3
-    mkdir -p "$runs/$dst" && cp "$runs/$src/model.pt" "$runs/$src/config.yaml" "$runs/$src/log.txt" "$runs/$dst/"
-    python3 - "$runs/$dst/config.yaml" "$@" <<'PY'
-import sys
-import yaml
-from omegaconf import OmegaConf
-path, changes = sys.argv[1], sys.argv[2:]
-cfg = OmegaConf.load(path)
-for change in changes:
-    key, value = change.split("=", 1)
-    OmegaConf.update(cfg, key, yaml.safe_load(value))
-OmegaConf.save(cfg, path)
-print("forked", path, changes)
-PY
     ;;
   unstash)
     for name in $(ls "$parts" | sed -n 's/^keep_\(.*\)\.tar\.part_..$/\1/p' | sort -u); do
