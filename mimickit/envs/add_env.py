@@ -35,14 +35,20 @@ class ADDEnv(DeepMimicEnv):
     reward (MimicKit's ADD env returns 0 and trains with task_reward_weight 0).
     """
 
-    def __init__(self, global_obs: bool, root_height_obs: bool, num_disc_obs_steps: int, **deepmimic_kwargs):
+    def __init__(self, global_obs: bool, world_body_pos: bool, root_height_obs: bool, num_disc_obs_steps: int,
+                 **deepmimic_kwargs):
         """global_obs: world-frame discriminator frames with the root position in world coordinates (else each
-        window in its newest frame's heading frame, root x, y relative); root_height_obs: include the root height;
-        num_disc_obs_steps: control frames per window (1 in every MimicKit ADD config). `deepmimic_kwargs` are
-        `DeepMimicEnv`'s (engine, motion_lib, episode_length, ...)."""
+        window in its newest frame's heading frame, root x, y relative); world_body_pos: body positions in world
+        coordinates too (MimicKit: relative to the root), so that the root's offset from the reference shows in
+        every body's difference (needs global_obs); root_height_obs: include the root height; num_disc_obs_steps:
+        control frames per window (1 in every MimicKit ADD config). `deepmimic_kwargs` are `DeepMimicEnv`'s
+        (engine, motion_lib, episode_length, ...)."""
+        if world_body_pos and not global_obs:
+            raise ValueError("env.world_body_pos needs env.global_obs=true (world-frame discriminator frames)")
         super().__init__(**deepmimic_kwargs)
         self.character = character_on(self.motion_lib, self.device)
         self.global_obs = global_obs
+        self.world_body_pos = world_body_pos
         self.root_height_obs = root_height_obs
         self.num_disc_obs_steps = num_disc_obs_steps
         self.disc_body_ids = torch.arange(self.engine.num_bodies, device=self.device)
@@ -76,7 +82,8 @@ class ADDEnv(DeepMimicEnv):
 
     def _disc_obs(self, frames: DiscFrames) -> torch.Tensor:
         return compute_disc_obs(
-            frames, global_obs=self.global_obs, root_height_obs=self.root_height_obs, world_root_pos=self.global_obs
+            frames, global_obs=self.global_obs, root_height_obs=self.root_height_obs, world_root_pos=self.global_obs,
+            world_body_pos=self.world_body_pos,
         )
 
     def _ref_frames(self, times: torch.Tensor) -> DiscFrames:

@@ -54,6 +54,7 @@ def compute_disc_obs(
     global_obs: bool,
     root_height_obs: bool,
     world_root_pos: bool = False,
+    world_body_pos: bool = False,
 ) -> torch.Tensor:
     """MimicKit's discriminator observation of windows of T frames, (N, T, ...) -> (N, T * frame size),
     flattened frame-major (oldest frame first). Per frame, in this order:
@@ -62,7 +63,9 @@ def compute_disc_obs(
        (`root_height_obs`; else only x, y). `world_root_pos` (ADD with `global_obs`) keeps it in world coordinates;
     2. root rotation, tangent-normal (6);
     3. each joint's body-local rotation, tangent-normal (6 per joint);
-    4. body positions minus the same frame's root position (3 per body);
+    4. body positions minus the same frame's root position (3 per body); `world_body_pos` (ADD) keeps them in world
+       coordinates, so that a root offset from the reference shows in every body's difference, not in 3 of ~170
+       numbers;
     5. root linear and angular velocity (3 + 3);
     6. DoF velocities.
 
@@ -72,10 +75,12 @@ def compute_disc_obs(
     """
     if world_root_pos and not global_obs:
         raise ValueError("world_root_pos needs global_obs (a world position has no heading frame)")
+    if world_body_pos and not world_root_pos:
+        raise ValueError("world_body_pos needs world_root_pos (ADD's world-frame discriminator frames)")
     root_pos, root_rot = frames.root_pos, frames.root_rot
     n, t = root_pos.shape[:2]
     pos = root_pos if world_root_pos else root_pos - root_pos[:, -1:]
-    body_pos = frames.body_pos - root_pos.unsqueeze(-2)
+    body_pos = frames.body_pos if world_body_pos else frames.body_pos - root_pos.unsqueeze(-2)
     lin_vel, ang_vel = frames.root_lin_vel, frames.root_ang_vel
     if not global_obs:
         heading_inv = rot.heading_quat_inv(root_rot[:, -1:]).expand(n, t, 4)

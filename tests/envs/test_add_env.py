@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
 
 from mimickit.config import register_configs
 from mimickit.envs.base_env import DoneFlags
@@ -35,10 +36,10 @@ def follow_reference_exactly(env, num_steps):
     return env._compute_info(step, {})
 
 
-@pytest.mark.parametrize("global_obs", [True, False])
+@pytest.mark.parametrize("frames", ["global_obs=true", "global_obs=false", "world_body_pos=true"])
 @pytest.mark.parametrize("steps", [1, 3])
-def test_disc_obs_equals_the_demo_when_the_simulator_is_on_the_reference(global_obs, steps):
-    env = make_env("num_envs=5", f"env.global_obs={str(global_obs).lower()}", f"env.num_disc_obs_steps={steps}")
+def test_disc_obs_equals_the_demo_when_the_simulator_is_on_the_reference(frames, steps):
+    env = make_env("num_envs=5", f"env.{frames}", f"env.num_disc_obs_steps={steps}")
     env.reset()
     gen = torch.Generator().manual_seed(0)
     _, _, _, info = env.step(0.3 * torch.randn(5, env.action_dim, generator=gen))  # off the reference
@@ -46,6 +47,11 @@ def test_disc_obs_equals_the_demo_when_the_simulator_is_on_the_reference(global_
     info = follow_reference_exactly(env, steps + 2)
     assert info["disc_obs"].shape == info["disc_obs_demo"].shape == (5, env.disc_obs_dim)
     torch.testing.assert_close(info["disc_obs"], info["disc_obs_demo"], atol=1e-4, rtol=0)
+
+
+def test_world_body_positions_need_world_frames():
+    with pytest.raises(InstantiationException, match="world_body_pos needs env.global_obs=true"):
+        make_env("num_envs=2", "env.world_body_pos=true", "env.global_obs=false")
 
 
 def test_dims_info_and_deepmimic_behaviour():

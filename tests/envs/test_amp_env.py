@@ -12,6 +12,7 @@ from mimickit.envs.base_env import DoneFlags
 from mimickit.envs.disc_obs import (
     DiscFrames,
     compute_disc_obs,
+    disc_obs_frame_parts,
     disc_obs_frame_size,
     engine_disc_frame,
     motion_disc_frames,
@@ -132,6 +133,19 @@ def test_heading_frame_obs_is_invariant_to_turning_the_clip():
     assert (compute_disc_obs(shifted, global_obs=True, root_height_obs=True, world_root_pos=True) - add).abs().max() > 1
     with pytest.raises(ValueError, match="world_root_pos needs global_obs"):
         compute_disc_obs(frames, global_obs=False, root_height_obs=True, world_root_pos=True)
+    # with world body positions the move shows in every body's numbers too; without, they are root-relative
+    parts = disc_obs_frame_parts(env.character.num_joints, len(env.key_body_ids), env.character.num_dofs, True)
+    start = parts["root_pos"] + parts["root_rot"] + parts["joint_rot"]
+    body = slice(start, start + parts["body_pos"])
+    frame_size = sum(parts.values())
+    world_kwargs = dict(global_obs=True, root_height_obs=True, world_root_pos=True, world_body_pos=True)
+    diff = (compute_disc_obs(shifted, **world_kwargs) - compute_disc_obs(frames, **world_kwargs))
+    body_diff = diff.reshape(len(ids), 10, frame_size)[..., body].reshape(len(ids), 10, -1, 3)
+    torch.testing.assert_close(body_diff, torch.tensor([3.0, -1.5, 0.0]).expand_as(body_diff), atol=1e-4, rtol=0)
+    relative = compute_disc_obs(shifted, **{**world_kwargs, "world_body_pos": False}) - add
+    assert relative.reshape(len(ids), 10, frame_size)[..., body].abs().max() < 1e-4
+    with pytest.raises(ValueError, match="world_body_pos needs world_root_pos"):
+        compute_disc_obs(frames, global_obs=True, root_height_obs=True, world_body_pos=True)
 
 
 def test_frame_layout_of_a_single_frame():
