@@ -5,7 +5,8 @@ config a checkpoint is tested or played with.
   checkpoint. A requeued SLURM job (SLURM_RESTART_COUNT > 0) reruns its own command and counts as `resume=true`.
 - With `resume=true` the saved `config.yaml` is the base, so the original overrides need not be repeated. The
   command line may change the keys in RESUMABLE_KEYS (a longer run, other logging); any other override that
-  differs from the saved run (motion, num_envs, network sizes, ...) is refused with the list of differences.
+  differs from the saved run (motion, num_envs, network sizes, ...) is refused with the list of differences. Keys
+  added since the run was saved take today's defaults, or the command line's values.
 - `mode=test` / `play` / `eval` with `model_file` run with the config saved beside the checkpoint (its run directory's
   `config.yaml`), so the networks and observations fit it; keys set on the command line still win, and a clip
   other than the one trained on is allowed with a warning.
@@ -176,8 +177,10 @@ def merge_into_saved(saved: DictConfig, cfg: DictConfig, keys: set[str]) -> tupl
     for key in {r for r in RESUMABLE_KEYS if any(_under(k, r) for k in changed)} - interpolated:
         OmegaConf.update(resumed, key, OmegaConf.select(cfg, key), merge=False)
     fill_new_keys(resumed, cfg)
-    refused = [(k, saved_leaves.get(k, _ABSENT), leaves.get(k, _ABSENT)) for k in changed
-               if not any(_under(k, r) for r in RESUMABLE_KEYS)]
+    # a key the saved run lacks (added since) takes the command line's value through fill_new_keys: setting it
+    # changes nothing the run was trained with (an ADD run from before env.world_body_pos resumes with false)
+    refused = [(k, saved_leaves[k], leaves.get(k, _ABSENT)) for k in changed
+               if k in saved_leaves and not any(_under(k, r) for r in RESUMABLE_KEYS)]
     return resumed, refused
 
 

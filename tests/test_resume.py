@@ -80,6 +80,18 @@ def test_explicit_default_value_still_counts_as_a_change(first_run, tmp_path):
     assert out.returncode != 0 and "num_envs: 4 (saved run) -> 64 (now)" in out.stderr
 
 
+def test_a_key_added_since_the_run_was_saved_may_be_set_on_resume(first_run, tmp_path):
+    """A key the saved config lacks (added to the code since) takes the command line's value on resume, not a
+    refusal: it changes nothing the run was trained with."""
+    run_dir = copy_run(first_run, tmp_path)
+    cfg = saved(run_dir)
+    del cfg["algo"]["unstable_warning_share"]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = run_cli(run_dir, "resume=true", "max_iters=3", "algo.unstable_warning_share=0.5")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert saved(run_dir)["algo"]["unstable_warning_share"] == 0.5
+
+
 def test_resume_without_a_checkpoint_is_an_error(tmp_path):
     out = run_cli(tmp_path, "resume=true", "max_iters=1")
     assert out.returncode != 0 and "holds no checkpoint" in out.stderr
