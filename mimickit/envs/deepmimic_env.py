@@ -179,4 +179,6 @@ class DeepMimicEnv(ClipStartEnv[TrackingStep]):
         return torch.where(clip_over & (done == DoneFlags.NULL), DoneFlags.TIME.value, done)
 
     def _compute_info(self, step: TrackingStep, reward_terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {"episode/tracking_error": step.tracking_error, **super()._compute_info(step, reward_terms)}
+        mpjpe = rewards.compute_root_relative_tracking_error(step.sim.body_pos, step.ref.body_pos)
+        return {"episode/tracking_error": step.tracking_error, "episode/mpjpe": mpjpe,
+                **super()._compute_info(step, reward_terms)}

@@ -79,6 +79,12 @@ def compute_tracking_error(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -
     return (body_pos - ref_body_pos).norm(dim=-1).mean(-1)
 
 
+def compute_root_relative_tracking_error(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torch.Tensor:
+    """MPJPE: mean over bodies of |(p_b - p_root) - (p_b_ref - p_root_ref)|, (N, B, 3) -> (N,); the root itself
+    counts with error 0 (as in PHC/ProtoMotions' `mpjpe`). The pose alone: a root offset does not count."""
+    return compute_tracking_error(body_pos - body_pos[:, :1], ref_body_pos - ref_body_pos[:, :1])
+
+
 def compute_joint_rot(body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
     """Each non-root body's rotation relative to its parent, (N, B, 4) -> (N, B-1, 4). Constant body-frame offsets
     cancel when two such rotations are compared, so this serves the pose reward without the joint layout."""

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import torch
 
 from mimickit.anim import rotations as rot
-from mimickit.envs.rewards import compute_joint_rot, compute_tracking_error
+from mimickit.envs.rewards import compute_joint_rot, compute_root_relative_tracking_error, compute_tracking_error
 
 
 class FrameErrors(NamedTuple):
@@ -21,12 +21,6 @@ class FrameErrors(NamedTuple):
     mpjpe: torch.Tensor  # m, the same with each character's root position subtracted first
     joint_angle: torch.Tensor  # rad, mean over joints of the angle of the relative joint rotation
     root_drift: torch.Tensor  # m, horizontal distance between the roots
-
-
-def root_relative_body_pos_err(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> torch.Tensor:
-    """MPJPE: mean over bodies of |(p_b - p_root) - (p_b_ref - p_root_ref)|, (N, B, 3) -> (N,); the root itself
-    counts with error 0 (as in PHC/ProtoMotions' `mpjpe`)."""
-    return compute_tracking_error(body_pos - body_pos[:, :1], ref_body_pos - ref_body_pos[:, :1])
 
 
 def joint_angle_err(body_rot: torch.Tensor, ref_body_rot: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
@@ -51,7 +45,7 @@ def compute_frame_errors(
     """Every per-frame metric of one batch of frames."""
     return FrameErrors(
         body_pos=compute_tracking_error(body_pos, ref_body_pos),  # the env's tracking error
-        mpjpe=root_relative_body_pos_err(body_pos, ref_body_pos),
+        mpjpe=compute_root_relative_tracking_error(body_pos, ref_body_pos),
         joint_angle=joint_angle_err(body_rot, ref_body_rot, parents),
         root_drift=root_drift_xy(body_pos[:, 0], ref_body_pos[:, 0]),
     )

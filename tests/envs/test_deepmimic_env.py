@@ -175,7 +175,8 @@ def test_a_step_passes_its_reference_and_reward_terms_explicitly():
     assert torch.equal(total, reward)
     assert torch.equal(env._compute_done(step, torch.zeros(4, dtype=torch.bool)), done)
     rebuilt = env._compute_info(step, terms)
-    assert list(rebuilt) == list(info) == ["episode/tracking_error"] + [f"episode/reward_{k}" for k in terms]
+    assert list(rebuilt) == list(info) == ["episode/tracking_error", "episode/mpjpe",
+                                           *(f"episode/reward_{k}" for k in terms)]
     for key in info:
         assert torch.equal(rebuilt[key], info[key]), key
     ref = env.motion_lib.calc_motion_frame(env.motion_ids, env._motion_time())

@@ -4,13 +4,12 @@ import math
 import torch
 
 from mimickit.anim import rotations as rot
-from mimickit.envs.rewards import compute_tracking_error
+from mimickit.envs.rewards import compute_root_relative_tracking_error, compute_tracking_error
 from mimickit.eval.metrics import (
     compute_frame_errors,
     joint_angle_err,
     phase_bin,
     root_drift_xy,
-    root_relative_body_pos_err,
 )
 
 # a chain of four bodies: root <- 1 <- 2, and 3 on the root
@@ -46,11 +45,11 @@ def test_one_body_off_and_the_root_off():
     moved = pos.clone()
     moved[:, 2, 2] += 0.1  # one of four bodies 10 cm up
     torch.testing.assert_close(compute_tracking_error(moved, pos), torch.full((2,), 0.025))
-    torch.testing.assert_close(root_relative_body_pos_err(moved, pos), torch.full((2,), 0.025))
+    torch.testing.assert_close(compute_root_relative_tracking_error(moved, pos), torch.full((2,), 0.025))
     moved = pos.clone()
     moved[:, 0, 2] += 0.1  # the root alone 10 cm up: the three others are 10 cm off relative to it
     torch.testing.assert_close(compute_tracking_error(moved, pos), torch.full((2,), 0.025))
-    torch.testing.assert_close(root_relative_body_pos_err(moved, pos), torch.full((2,), 0.075))
+    torch.testing.assert_close(compute_root_relative_tracking_error(moved, pos), torch.full((2,), 0.075))
     torch.testing.assert_close(root_drift_xy(moved[:, 0], pos[:, 0]), torch.zeros(2))  # vertical: no drift
 
 
