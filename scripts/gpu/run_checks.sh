@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU checks of the MuJoCo Warp engine, run on the device machine from the repository root after staging
-# (bash ../shared/tools/gpu/prepare.sh and bash scripts/gpu/split_staging.sh here; then four device calls in quick succession, as that
-# script says: the machine goes back after ~30 s idle, and a later call finds nothing staged).
+# (bash ../shared/tools/gpu/prepare.sh and bash scripts/gpu/split_staging.sh here; then four device calls in quick
+# succession, as that script says: the machine goes back after ~30 s idle, and a later call finds nothing staged).
 #
 #   bash scripts/gpu/run_checks.sh            # logs under $OUT (the device tool brings them back), else /tmp/gpu_out
 #
