@@ -139,7 +139,7 @@ def test_heading_frame_obs_is_invariant_to_turning_the_clip():
     body = slice(start, start + parts["body_pos"])
     frame_size = sum(parts.values())
     world_kwargs = dict(global_obs=True, root_height_obs=True, world_root_pos=True, world_body_pos=True)
-    diff = (compute_disc_obs(shifted, **world_kwargs) - compute_disc_obs(frames, **world_kwargs))
+    diff = compute_disc_obs(shifted, **world_kwargs) - compute_disc_obs(frames, **world_kwargs)
     body_diff = diff.reshape(len(ids), 10, frame_size)[..., body].reshape(len(ids), 10, -1, 3)
     torch.testing.assert_close(body_diff, torch.tensor([3.0, -1.5, 0.0]).expand_as(body_diff), atol=1e-4, rtol=0)
     relative = compute_disc_obs(shifted, **{**world_kwargs, "world_body_pos": False}) - add
