@@ -1,5 +1,6 @@
-"""The command line of the tools that rebuild a checkpoint (export_onnx, latent_spread): `KEY=VALUE` arguments, the
-tool's own keys and, for every other key, a config override applied on top of the checkpoint's run config."""
+"""The command line of the tools that rebuild a checkpoint (export_onnx, latent_spread, disc_attribution): `KEY=VALUE`
+arguments, the tool's own keys and, for every other key, a config override applied on top of the checkpoint's run
+config."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -52,7 +52,7 @@ def test_disc_obs_equals_the_demo_when_the_simulator_is_on_the_reference(global_
 
 def test_world_body_positions_need_world_frames():
     with pytest.raises(InstantiationException, match="world_body_pos needs env.global_obs=true"):
-        make_env("num_envs=2", "env.global_obs=false")  # world_body_pos is on by default
+        make_env("num_envs=2", "env.world_body_pos=true", "env.global_obs=false")
 
 
 def test_dims_info_and_deepmimic_behaviour():

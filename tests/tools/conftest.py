@@ -4,16 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from deploy_helpers import TINY, run_module
+from deploy_helpers import TINY, run_module, train_tiny
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """model.pt of a 2-iteration run (32-unit nets, 4 envs) on the default procedural walk."""
-    run_dir = tmp_path_factory.mktemp("tiny_run")
-    out = run_module("mimickit.run", *TINY, f"hydra.run.dir={run_dir}")
-    assert out.returncode == 0, out.stderr[-3000:]
-    return run_dir / "model.pt"
+    return train_tiny(tmp_path_factory.mktemp("tiny_run"), *TINY)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""What the export and sim2sim tests share: the repository root and running a module's CLI in a subprocess."""
+"""What the tool tests share: the repository root, running a module's CLI in a subprocess, and tiny training runs."""
 import os
 import subprocess
 import sys
@@ -15,3 +15,10 @@ def run_module(module: str, *args: str, timeout: int = 300) -> subprocess.Comple
     env = {k: v for k, v in os.environ.items() if k not in ("SLURM_RESTART_COUNT", "DISPLAY", "WAYLAND_DISPLAY")}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"},
                           capture_output=True, text=True, timeout=timeout)
+
+
+def train_tiny(run_dir: Path, *overrides: str) -> Path:
+    """model.pt of a training run through the CLI into `run_dir` (the caller's overrides make it tiny)."""
+    out = run_module("mimickit.run", *overrides, f"hydra.run.dir={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir / "model.pt"

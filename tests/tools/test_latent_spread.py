@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from deploy_helpers import run_module
+from deploy_helpers import run_module, train_tiny
 from scipy import stats
 
 from mimickit.agents.ase import load_low_level_policy
@@ -53,10 +53,7 @@ def test_identical_envs_of_one_latent_leave_f_undefined_but_measure_the_between_
 
 @pytest.fixture(scope="module")
 def tiny_ase(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("tiny_ase")
-    out = run_module("mimickit.run", *TINY_ASE, f"hydra.run.dir={run_dir}")
-    assert out.returncode == 0, out.stderr[-3000:]
-    return run_dir / "model.pt"
+    return train_tiny(tmp_path_factory.mktemp("tiny_ase"), *TINY_ASE)
 
 
 def test_cli_writes_the_statistics_of_every_feature_group(tiny_ase, tmp_path):
