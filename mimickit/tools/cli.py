@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from mimickit.resume import checkpoint_config
+from mimickit.utils.paths import CONF_DIR
+
 
 def split_tool_args(argv: Sequence[str], defaults: Mapping[str, str | None],
                     doc: str) -> tuple[dict[str, str | None], list[str]]:
@@ -22,3 +28,16 @@ def split_tool_args(argv: Sequence[str], defaults: Mapping[str, str | None],
     if not tool.get("model_file"):
         raise SystemExit(f"model_file=<checkpoint> is required\n{doc}")
     return tool, overrides
+
+
+def compose_checkpoint_config(model_file: str, overrides: Sequence[str], forced: Mapping[str, str],
+                              job_name: str) -> tuple[DictConfig, DictConfig]:
+    """(the config mode=test runs `model_file` with: its run's saved config, `overrides` on top and the tool's
+    `forced` keys over them, whatever the command line says; the config composed without any override)."""
+    forced = {"model_file": str(model_file), **forced}
+    overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in forced]
+    overrides += [f"{k}={v}" for k, v in forced.items()]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=job_name):
+        cfg = compose(config_name="config", overrides=overrides)
+        defaults = compose(config_name="config")
+    return checkpoint_config(cfg, overrides, defaults), defaults

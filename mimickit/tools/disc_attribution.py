@@ -37,17 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 
 from mimickit import run as run_module
 from mimickit.agents.add import ADDAgent
 from mimickit.agents.disc_losses import compute_disc_reward
 from mimickit.envs.add_env import ADDEnv
-from mimickit.resume import checkpoint_config
-from mimickit.tools.cli import split_tool_args
+from mimickit.tools.cli import compose_checkpoint_config, split_tool_args
 from mimickit.utils.checkpoint import is_policy_file, load_checkpoint
-from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -94,15 +91,10 @@ def load_add(model_file: str, num_envs: int, overrides: Sequence[str] = ()) -> t
     """The checkpoint's env and agent as mode=test builds them (weights loaded, evaluation mode), with `num_envs`
     envs, no domain randomisation and the CPU engine unless `overrides` pick one. ValueError for a checkpoint that
     is not ADD's or a policy file (no discriminator)."""
-    forced = {"mode": "test", "model_file": model_file, "num_envs": str(num_envs), "devices": "null",
-              "randomization": "none"}
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
-    overrides = ([f"{k}={v}" for k, v in ENGINE.items() if k not in keys]
-                 + [o for o, k in zip(overrides, keys) if k not in forced] + [f"{k}={v}" for k, v in forced.items()])
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="disc_attribution"):
-        cfg = compose(config_name="config", overrides=overrides)
-        defaults = compose(config_name="config")
-    cfg = checkpoint_config(cfg, overrides, defaults)
+    forced = {"mode": "test", "num_envs": str(num_envs), "devices": "null", "randomization": "none"}
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    engine = [f"{k}={v}" for k, v in ENGINE.items() if k not in given]
+    cfg, _ = compose_checkpoint_config(model_file, [*engine, *overrides], forced, "disc_attribution")
     for group, base in (("env", ADDEnv), ("algo", ADDAgent)):
         if not issubclass(get_class(cfg[group]._target_), base):
             raise ValueError(f"disc_attribution explains ADD discriminators (env=add, algo=add); this checkpoint's "

@@ -33,7 +33,6 @@ from typing import Any
 import mujoco
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
@@ -45,10 +44,10 @@ from mimickit.config import validate_run, validate_target
 from mimickit.deploy import metadata as md
 from mimickit.deploy.observations import deepmimic_layout
 from mimickit.envs.deepmimic_env import DeepMimicEnv
-from mimickit.resume import checkpoint_config, keep_engine_physics, saved_config_path
+from mimickit.resume import keep_engine_physics, saved_config_path
 from mimickit.sim.mujoco_engine import MujocoEngine
-from mimickit.tools.cli import split_tool_args
-from mimickit.utils.paths import CONF_DIR, PACKAGE_SCHEME
+from mimickit.tools.cli import compose_checkpoint_config, split_tool_args
+from mimickit.utils.paths import PACKAGE_SCHEME
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +98,7 @@ class ExportedPolicy(nn.Module):
 # ---- loading ----
 def load_policy(model_file: str | Path, overrides: Sequence[str] = ()) -> LoadedPolicy:
     """Rebuild the checkpoint's run (as mode=test does) with one env on the CPU engine and load its weights."""
-    overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in FORCED]
-    overrides += [f"model_file={model_file}"] + [f"{k}={v}" for k, v in FORCED.items()]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="export_onnx"):
-        cfg = compose(config_name="config", overrides=overrides)
-        defaults = compose(config_name="config")
-    cfg = checkpoint_config(cfg, overrides, defaults)
+    cfg, defaults = compose_checkpoint_config(str(model_file), overrides, FORCED, "export_onnx")
     _use_cpu_engine(cfg, defaults)
     validate_run(cfg)
     for group in BUILT_GROUPS:

@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import get_class
 from omegaconf import open_dict
 
@@ -53,9 +52,7 @@ from mimickit.anim import rotations as rot
 from mimickit.config import validate_run, validate_target
 from mimickit.envs.ase_env import ASEEnv
 from mimickit.envs.base_env import DoneFlags
-from mimickit.resume import checkpoint_config
-from mimickit.tools.cli import split_tool_args
-from mimickit.utils.paths import CONF_DIR
+from mimickit.tools.cli import compose_checkpoint_config, split_tool_args
 from mimickit.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -87,14 +84,8 @@ class Rollout:
 def build_env(model_file: str, num_envs: int, steps: int, start: str, overrides: Sequence[str] = ()) -> ASEEnv:
     """The checkpoint's env as mode=test builds it, on the engine its config names, with `num_envs` envs, no domain
     randomisation, episodes that outlast `steps` and, for start=default, every reset in the default pose."""
-    forced = {"mode": "test", "model_file": model_file, "num_envs": str(num_envs), "devices": "null",
-              "randomization": "none"}
-    overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in forced]
-    overrides += [f"{k}={v}" for k, v in forced.items()]
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name="latent_spread"):
-        cfg = compose(config_name="config", overrides=overrides)
-        defaults = compose(config_name="config")
-    cfg = checkpoint_config(cfg, overrides, defaults)
+    forced = {"mode": "test", "num_envs": str(num_envs), "devices": "null", "randomization": "none"}
+    cfg, _ = compose_checkpoint_config(model_file, overrides, forced, "latent_spread")
     with open_dict(cfg):
         cfg.env.episode_length = (steps + 1) / cfg.sim.control_freq
         if start == "default":
