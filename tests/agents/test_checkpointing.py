@@ -13,6 +13,8 @@ from pendulum_agents import RecordingLogger, make_pendulum_agent, without_timing
 SMALL = ["algo.steps_per_iter=8", "algo.iters_per_output=2", "algo.test_episodes=4", "algo.update.actor.epochs=2",
          "algo.update.critic.epochs=2"]
 BALANCE: dict = {}  # PendulumEnv's defaults
+
+
 def _deterministic(row):
     """The row without timings, with nan made comparable."""
     return {k: "nan" if math.isnan(v) else v for k, v in without_timings(row).items()}
