@@ -276,12 +276,13 @@ class Agent(abc.ABC):
         save_checkpoint(path, state)
 
     def load(self, path: str) -> None:
-        """Load a checkpoint, or a policy file (mimickit.tools.export_policy) for acting only."""
+        """Load a checkpoint, or a policy file (mimickit.tools.export_policy) for acting only. The checkpoint's RNG
+        state is left out: the episodes of mode=test/eval/play follow this run's `seed`, not the training's."""
         state = load_checkpoint(path, map_location=self.device)
         if is_policy_file(state):
             self._restore_policy(state, path)
         else:
-            self._restore(state, path)
+            self._restore(state, path, restore_rng=False)
 
     def _resume(self) -> None:
         """Restore the run directory's `model.pt`; when it is unreadable (a crash of the disk, not of the atomic
@@ -304,7 +305,7 @@ class Agent(abc.ABC):
         raise FileNotFoundError(f"nothing to resume in {self.out_dir!r}: no {CHECKPOINT_NAME} and no "
                                 f"{INTERMEDIATE_DIR}/iter_*.pt")
 
-    def _restore(self, state: dict[str, Any], path: str) -> None:
+    def _restore(self, state: dict[str, Any], path: str, restore_rng: bool = True) -> None:
         if is_policy_file(state):
             raise CheckpointError(f"{path!r} is a policy file (mimickit.tools.export_policy): it holds the actor and "
                                   "the observation normaliser only, no critic, optimiser or RNG state, so training "
@@ -319,6 +320,8 @@ class Agent(abc.ABC):
             except (RuntimeError, ValueError, KeyError) as err:  # e.g. other network sizes than this run's
                 raise CheckpointError(f"checkpoint {path!r} does not fit this run's {name}: {err}") from None
         self._restore_counters(state)
+        if not restore_rng:
+            return
         restore_rng_state(state["rng"])
         if self.world_size > 1:  # all workers restored rank 0's RNG state
             distributed.split_rng_streams()

@@ -77,6 +77,20 @@ def test_test_mode_loads_a_checkpoint_and_reports_metrics(tmp_path):
     assert json.loads((tmp_path / "test" / "metrics.json").read_text()) == metrics
 
 
+def test_loading_to_act_keeps_this_runs_random_state(tmp_path):
+    """mode=test/eval/play episodes follow the run's own seed: `load` does not restore the training's RNG state
+    (resuming does, test_resume_reproduces_an_uninterrupted_run)."""
+    trained = make_pendulum_agent("ppo", tmp_path / "train", SMALL, num_envs=4)
+    trained.train(max_iters=2)
+    tester = make_pendulum_agent("ppo", tmp_path / "test", SMALL, num_envs=4)
+    seed_everything(5)
+    before = torch.get_rng_state()
+    tester.load(trained.checkpoint_path)
+    assert torch.equal(torch.get_rng_state(), before)
+    saved = load_checkpoint(trained.checkpoint_path)["rng"]["torch"]
+    assert not torch.equal(saved, before)  # the test could tell the two states apart
+
+
 def test_checkpoint_holds_models_optimizers_normalizer_counters_and_rngs(tmp_path):
     agent = make_pendulum_agent("awr", tmp_path, SMALL, num_envs=4)
     agent.train(max_iters=2)
