@@ -1,9 +1,12 @@
-"""The command line of the tools that rebuild a checkpoint (export_onnx, latent_spread, disc_attribution): `KEY=VALUE`
-arguments, the tool's own keys and, for every other key, a config override applied on top of the checkpoint's run
-config."""
+"""The command line of the tools that rebuild a checkpoint (export_onnx, latent_spread, latent_search,
+disc_attribution): `KEY=VALUE` arguments, the tool's own keys and, for every other key, a config override applied on
+top of the checkpoint's run config; and where their JSON summaries go."""
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -41,3 +44,11 @@ def compose_checkpoint_config(model_file: str, overrides: Sequence[str], forced:
         cfg = compose(config_name="config", overrides=overrides)
         defaults = compose(config_name="config")
     return checkpoint_config(cfg, overrides, defaults), defaults
+
+
+def write_summary(output: str | Path, summary: Mapping[str, Any]) -> None:
+    """Write a tool's summary as indented JSON (creating its folder) and say where."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(summary, indent=1))
+    print(f"wrote {output}")

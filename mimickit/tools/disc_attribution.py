@@ -29,7 +29,6 @@ Prints a table; writes the numbers to the JSON `output` when given.
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +42,7 @@ from mimickit import run as run_module
 from mimickit.agents.add import ADDAgent
 from mimickit.agents.disc_losses import compute_disc_reward
 from mimickit.envs.add_env import ADDEnv
-from mimickit.tools.cli import compose_checkpoint_config, split_tool_args
+from mimickit.tools.cli import compose_checkpoint_config, split_tool_args, write_summary
 from mimickit.utils.checkpoint import is_policy_file, load_checkpoint
 from mimickit.utils.seeding import seed_everything
 
@@ -204,10 +203,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{num_envs} envs x {steps} steps, {summary['engine']} on {summary['device']}")
     print(format_table(summary))
     if tool["output"]:
-        output = Path(tool["output"])
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(summary, indent=1))
-        print(f"wrote {output}")
+        write_summary(tool["output"], summary)
     return summary
 
 

@@ -18,7 +18,6 @@ result. Prints one line per generation; writes the history, the latent and its s
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 
 from mimickit.agents.ase import LowLevelPolicy, load_low_level_policy
 from mimickit.envs.ase_env import ASEEnv
-from mimickit.tools.cli import split_tool_args
+from mimickit.tools.cli import split_tool_args, write_summary
 from mimickit.tools.latent_spread import build_env, rollout
 from mimickit.utils.seeding import seed_everything
 
@@ -104,10 +103,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                "generations": generations, "population": population, "envs_per_latent": per_latent,
                "elites": elites, "steps": steps, "settle": settle, "seed": seed, "history": history,
                "latent": latent.tolist(), **found}
-    output = Path(tool["output"] or Path(model_file).resolve().parent / "latent_search.json")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(summary, indent=1))
-    print(f"wrote {output}")
+    write_summary(tool["output"] or Path(model_file).resolve().parent / "latent_search.json", summary)
     return summary
 
 

@@ -31,7 +31,6 @@ Prints a table; writes the numbers, the latents and the per-latent means to the 
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
@@ -52,7 +51,7 @@ from mimickit.anim import rotations as rot
 from mimickit.config import validate_run, validate_target
 from mimickit.envs.ase_env import ASEEnv
 from mimickit.envs.base_env import DoneFlags
-from mimickit.tools.cli import compose_checkpoint_config, split_tool_args
+from mimickit.tools.cli import compose_checkpoint_config, split_tool_args, write_summary
 from mimickit.utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
@@ -251,13 +250,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         **summarise(result, steps),
         "latents": latents.tolist(),
     }
-    output = Path(tool["output"] or Path(model_file).resolve().parent / "latent_spread.json")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(summary, indent=1))
     print(f"{num_latents} latents x {per_latent} envs, {steps} steps ({settle} settle), start={tool['start']}, "
           f"{summary['engine']} on {summary['device']}")
     print(format_table(summary))
-    print(f"wrote {output}")
+    write_summary(tool["output"] or Path(model_file).resolve().parent / "latent_spread.json", summary)
     return summary
 
 

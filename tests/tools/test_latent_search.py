@@ -5,9 +5,9 @@ import json
 import numpy as np
 import torch
 from deploy_helpers import run_module, train_tiny
+from test_latent_spread import TINY_ASE
 
 from mimickit.tools import latent_search
-from test_latent_spread import TINY_ASE
 
 
 def test_the_search_finds_the_direction_a_score_rewards():
