@@ -1,10 +1,10 @@
 """A tiny DeepMimic policy trained through the CLI on the procedural clip, and its ONNX export: shared by the
-export and sim2sim tests (one training run per session)."""
+export and sim2sim tests; a tiny ASE policy shared by the latent tools' tests (one training run each per session)."""
 from pathlib import Path
 
 import pytest
 
-from deploy_helpers import TINY, run_module, train_tiny
+from deploy_helpers import TINY, TINY_ASE, run_module, train_tiny
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,9 @@ def exported(tiny_checkpoint, tmp_path_factory) -> tuple[Path, str]:
     out = run_module("mimickit.tools.export_onnx", f"model_file={tiny_checkpoint}", f"output={onnx_path}")
     assert out.returncode == 0, out.stderr[-3000:]
     return onnx_path, out.stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_ase(tmp_path_factory) -> Path:
+    """model.pt of a 2-iteration ASE run (32-unit nets, 8-d latents, 4 envs) on the procedural walk."""
+    return train_tiny(tmp_path_factory.mktemp("tiny_ase"), *TINY_ASE)

@@ -8,6 +8,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # a 2-iteration training run with 4 envs and 32-unit nets
 TINY = ["num_envs=4", "max_iters=2", "sim.nthread=1", "algo.steps_per_iter=8", "test_episodes=0",
         "algo.iters_per_output=1", "algo.model.actor_hidden_dims=[32]", "algo.model.critic_hidden_dims=[32]"]
+# the same for an ASE low-level policy (8-d latents)
+TINY_ASE = ["experiment=ase_humanoid_pretrain", "motion=procedural_walk", "num_envs=4", "max_iters=2",
+            "sim.nthread=1", "algo.steps_per_iter=8", "test_episodes=0", "algo.model.actor_hidden_dims=[32]",
+            "algo.model.critic_hidden_dims=[32]", "algo.discriminator.hidden_dims=[32]",
+            "algo.encoder.hidden_dims=[32]", "algo.latent_dim=8"]
 
 
 def run_module(module: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:

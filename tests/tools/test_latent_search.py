@@ -4,8 +4,7 @@ import json
 
 import numpy as np
 import torch
-from deploy_helpers import run_module, train_tiny
-from test_latent_spread import TINY_ASE
+from deploy_helpers import run_module
 
 from mimickit.tools import latent_search
 
@@ -21,10 +20,9 @@ def test_the_search_finds_the_direction_a_score_rewards():
     assert len(history) == 25 and all(h["best"] >= h["elite_mean"] >= h["population_mean"] for h in history)
 
 
-def test_cli_writes_the_found_latent_and_its_statistics(tmp_path_factory, tmp_path):
-    model = train_tiny(tmp_path_factory.mktemp("tiny_ase_search"), *TINY_ASE)
+def test_cli_writes_the_found_latent_and_its_statistics(tiny_ase, tmp_path):
     output = tmp_path / "search.json"
-    out = run_module("mimickit.tools.latent_search", f"model_file={model}", "generations=2", "population=3",
+    out = run_module("mimickit.tools.latent_search", f"model_file={tiny_ase}", "generations=2", "population=3",
                      "envs_per_latent=2", "elites=2", "steps=12", "settle=2", f"output={output}", "sim.nthread=1")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "generation 1:" in out.stdout and f"wrote {output}" in out.stdout

@@ -5,16 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from deploy_helpers import run_module, train_tiny
+from deploy_helpers import run_module
 from scipy import stats
 
 from mimickit.agents.ase import load_low_level_policy
 from mimickit.tools import latent_spread
-
-TINY_ASE = ["experiment=ase_humanoid_pretrain", "motion=procedural_walk", "num_envs=4", "max_iters=2",
-            "sim.nthread=1", "algo.steps_per_iter=8", "test_episodes=0", "algo.model.actor_hidden_dims=[32]",
-            "algo.model.critic_hidden_dims=[32]", "algo.discriminator.hidden_dims=[32]",
-            "algo.encoder.hidden_dims=[32]", "algo.latent_dim=8"]
 
 
 def test_features_that_follow_the_latent_spread_between_latents_and_others_do_not():
@@ -49,11 +44,6 @@ def test_identical_envs_of_one_latent_leave_f_undefined_but_measure_the_between_
     result = latent_spread.spread_statistics(x, ids)
     assert result["F"] is None and result["eta2"] == 1.0 and result["between_std"] == pytest.approx(1.0)
     assert latent_spread.spread_statistics(x[:3], ids[:3])["F"] is None  # one env per latent: no within spread
-
-
-@pytest.fixture(scope="module")
-def tiny_ase(tmp_path_factory):
-    return train_tiny(tmp_path_factory.mktemp("tiny_ase"), *TINY_ASE)
 
 
 def test_cli_writes_the_statistics_of_every_feature_group(tiny_ase, tmp_path):
