@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit("need generations >= 1, 1 <= elites <= population, envs_per_latent >= 1 and "
                          "0 <= settle < steps")
     seed_everything(seed)
-    env = build_env(model_file, population * per_latent, steps, "random", overrides)
+    env = build_env(model_file, population * per_latent, steps, "random", overrides, tool="latent_search")
     policy = load_low_level_policy(model_file, env.device)
     score = forward_speed_scores(env, policy, per_latent, steps, settle)
     latent, history = cross_entropy_search(score, policy.latent_dim, generations, population, elites,

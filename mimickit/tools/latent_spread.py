@@ -80,17 +80,19 @@ class Rollout:
 
 
 # ---- building ----
-def build_env(model_file: str, num_envs: int, steps: int, start: str, overrides: Sequence[str] = ()) -> ASEEnv:
+def build_env(model_file: str, num_envs: int, steps: int, start: str, overrides: Sequence[str] = (),
+              tool: str = "latent_spread") -> ASEEnv:
     """The checkpoint's env as mode=test builds it, on the engine its config names, with `num_envs` envs, no domain
-    randomisation, episodes that outlast `steps` and, for start=default, every reset in the default pose."""
+    randomisation, episodes that outlast `steps` and, for start=default, every reset in the default pose. `tool`
+    names the caller in Hydra's job and in the error for a checkpoint that is not ASE's."""
     forced = {"mode": "test", "num_envs": str(num_envs), "devices": "null", "randomization": "none"}
-    cfg, _ = compose_checkpoint_config(model_file, overrides, forced, "latent_spread")
+    cfg, _ = compose_checkpoint_config(model_file, overrides, forced, tool)
     with open_dict(cfg):
         cfg.env.episode_length = (steps + 1) / cfg.sim.control_freq
         if start == "default":
             cfg.env.default_reset_prob = 1.0
     if not issubclass(get_class(cfg.env._target_), ASEEnv):
-        raise ValueError(f"latent_spread measures ASE low-level policies (env=ase); this checkpoint's env is "
+        raise ValueError(f"{tool} measures ASE low-level policies (env=ase); this checkpoint's env is "
                          f"{cfg.env._target_}")
     validate_run(cfg)
     for group in BUILT_GROUPS:
