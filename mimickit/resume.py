@@ -8,8 +8,9 @@ config a checkpoint is tested or played with.
   differs from the saved run (motion, num_envs, network sizes, ...) is refused with the list of differences. Keys
   added since the run was saved take today's defaults, or the command line's values.
 - `mode=test` / `play` / `eval` with `model_file` run with the config saved beside the checkpoint (its run directory's
-  `config.yaml`), so the networks and observations fit it; keys set on the command line still win, and a clip
-  other than the one trained on is allowed with a warning.
+  `config.yaml`), so the networks and observations fit it; keys set on the command line still win (also keys only
+  the checkpoint's options have: `with_checkpoint_keys`), and a clip other than the one trained on is allowed with
+  a warning.
 - An engine picked on the command line (`sim=mujoco` to watch a GPU-trained policy on the CPU, or `sim=mjwarp`
   again) keeps the saved run's physics: every key its option shares with the saved engine node (rates, damping,
   gains, ...) but the engine's placement (`ENGINE_PLACEMENT_KEYS`) takes the saved value, unless the command line
@@ -123,6 +124,36 @@ def checkpoint_config(cfg: DictConfig, overrides: Sequence[str], defaults: DictC
         log.warning("the checkpoint was trained on %s; mode=%s runs it on %s", trained_on, merged.mode.value, tested_on)
     log.info("using the checkpoint's run config %s (command-line keys on top)", saved_path)
     return merged
+
+
+def with_checkpoint_keys(args: Sequence[str]) -> list[str]:
+    """The command line `args` of `mode=test`/`play`/`eval` with a `model_file`, with its overrides of keys the
+    checkpoint's saved run config has written `++key=value` (`checkpoint_key_overrides`); other command lines as
+    they are."""
+    settings = dict(arg.split("=", 1) for arg in args if "=" in arg and not arg.startswith(("-", "+", "~")))
+    model_file = settings.get("model_file")
+    if model_file in (None, "null") or settings.get("mode", "train") == "train":
+        return list(args)
+    return checkpoint_key_overrides(model_file, args)
+
+
+def checkpoint_key_overrides(model_file: str, overrides: Sequence[str]) -> list[str]:
+    """`overrides` with those that set a key of `model_file`'s saved run config written `++key=value` (add or
+    override). Hydra composes the command line on the default config before `checkpoint_config` puts the saved one
+    in its place, so it would refuse a key that only the checkpoint's options have (`algo.llc_model_file` of an ASE
+    controller, `env.default_reset_prob` of an ASE run, tested without `experiment=`); `++` lets it through, and
+    `checkpoint_config` applies it as any other. Group choices (`sim=mujoco`) and Hydra's own keys stay as given."""
+    path = saved_config_path(model_file)
+    if path is None:
+        return list(overrides)
+    saved = OmegaConf.load(path)
+
+    def saved_key(override: str) -> bool:
+        key, sep, _ = override.partition("=")
+        return bool(sep) and "." in key and not key.startswith(("+", "~", "-", "hydra.")) and OmegaConf.select(
+            saved, key, default=_ABSENT, throw_on_resolution_failure=False) != _ABSENT
+
+    return [f"++{o}" if saved_key(o) else o for o in overrides]
 
 
 def keep_engine_physics(saved_sim: DictConfig, sim: DictConfig, skip: Sequence[str] = ()) -> list[str]:

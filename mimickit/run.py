@@ -23,7 +23,7 @@ from mimickit.config import Mode, register_configs, validate_recorder, validate_
 from mimickit.envs.char_env import CharEnv
 from mimickit.loggers.base import CompositeLogger
 from mimickit.utils import distributed
-from mimickit.resume import CONFIG_NAME, checkpoint_config, resolve_resume
+from mimickit.resume import CONFIG_NAME, checkpoint_config, resolve_resume, with_checkpoint_keys
 from mimickit.utils.checkpoint import atomic_write
 from mimickit.utils.paths import CONF_DIR
 from mimickit.utils.preemption import PreemptionGuard, finished_training_metrics
@@ -192,5 +192,12 @@ def _log_to_files_only(message: str) -> None:
             handler.handle(record)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """`python -m mimickit.run` and the `mimickit` command: Hydra's `main` on the command line, where a tested
+    checkpoint's own keys are let through (`with_checkpoint_keys`)."""
+    sys.argv[1:] = with_checkpoint_keys(sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    cli()

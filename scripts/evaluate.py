@@ -33,7 +33,7 @@ def main() -> None:
     from mimickit import run
 
     sys.argv = [sys.argv[0], *eval_argv(sys.argv[1], sys.argv[2:])]
-    run.main()
+    run.cli()
 
 
 if __name__ == "__main__":

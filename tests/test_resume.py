@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mimickit.resume import checkpoint_key_overrides, with_checkpoint_keys
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["sim.nthread=1", "algo.steps_per_iter=4", "test_episodes=0", "algo.iters_per_output=1",
         "algo.model.actor_hidden_dims=[32]", "algo.model.critic_hidden_dims=[32]"]
@@ -239,3 +241,26 @@ def test_a_run_of_another_env_class_saved_before_an_env_setting_existed_is_teste
     assert merged.env._target_ == env._target_ and merged.env.contact_height == 0.2
     assert merged.env.contact_force_source == env.contact_force_source
     assert merged.env.contact_force_threshold == env.contact_force_threshold
+
+
+def test_a_key_only_the_checkpoints_options_have_is_set_without_experiment(amp_run, tmp_path):
+    """Hydra composes the command line on the default options (the PPO agent) before the saved AMP config replaces
+    them: `algo.disc_reward_weight` exists only in the latter, and is still taken, as in a bare test command."""
+    out = run_cli(tmp_path / "test", "mode=test", "test_episodes=1", "num_envs=2", "algo.disc_reward_weight=0.25",
+                  f"model_file={amp_run / 'model.pt'}", fast=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert saved(tmp_path / "test")["algo"]["disc_reward_weight"] == 0.25
+    assert saved(amp_run)["algo"]["disc_reward_weight"] != 0.25
+
+
+def test_only_overrides_of_the_saved_configs_keys_are_forced(tmp_path):
+    (tmp_path / "config.yaml").write_text("env:\n  default_reset_prob: 0.5\nsim:\n  nthread: 1\n")
+    model_file = str(tmp_path / "model.pt")
+    args = ["env.default_reset_prob=0", "sim=mujoco", "env.unknown=1", "+extra.key=2", "hydra.run.dir=d",
+            "sim.nthread=2"]
+    assert checkpoint_key_overrides(model_file, args) == [
+        "++env.default_reset_prob=0", "sim=mujoco", "env.unknown=1", "+extra.key=2", "hydra.run.dir=d",
+        "++sim.nthread=2"]
+    assert with_checkpoint_keys(["mode=test", f"model_file={model_file}", "sim.nthread=2"])[-1] == "++sim.nthread=2"
+    for training in (["sim.nthread=2"], [f"model_file={model_file}", "sim.nthread=2"]):  # mode=train: as given
+        assert with_checkpoint_keys(training) == training

@@ -11,7 +11,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from mimickit.resume import checkpoint_config
+from mimickit.resume import checkpoint_config, checkpoint_key_overrides
 from mimickit.utils.paths import CONF_DIR
 
 
@@ -38,7 +38,8 @@ def compose_checkpoint_config(model_file: str, overrides: Sequence[str], forced:
     """(the config mode=test runs `model_file` with: its run's saved config, `overrides` on top and the tool's
     `forced` keys over them, whatever the command line says; the config composed without any override)."""
     forced = {"model_file": str(model_file), **forced}
-    overrides = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in forced]
+    overrides = [o for o in checkpoint_key_overrides(model_file, overrides)
+                 if o.split("=", 1)[0].lstrip("+~") not in forced]
     overrides += [f"{k}={v}" for k, v in forced.items()]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=job_name):
         cfg = compose(config_name="config", overrides=overrides)
