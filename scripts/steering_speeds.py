@@ -1,12 +1,12 @@
 """A trained steering policy's errors per target speed: one `mode=test` run per speed, every target at that speed
-(`env.tar_speed_min = env.tar_speed_max`), the rest of the env as trained. The preset's `episode/speed_err` averages
-over its whole speed range; this says which speeds it misses (docs/adversarial.md, sixth session).
+(`env.tar_speed_min = env.tar_speed_max`), the rest of the run config as saved beside the checkpoint. The preset's
+`episode/speed_err` averages over its whole speed range; this says which speeds it misses (docs/adversarial.md,
+sixth session). AMP steering and ASE controller checkpoints alike:
 
     python scripts/steering_speeds.py outputs/<steering run>/model.pt
-    python scripts/steering_speeds.py hlc/model.pt --experiment ase_hlc_humanoid_steering -- sim=mjwarp device=cuda
+    python scripts/steering_speeds.py hlc/model.pt -- sim=mjwarp device=cuda algo.llc_model_file=<ase run>/model.pt
 
-Further arguments after `--` go to every test run (the defaults run the CPU engine); repeat there any network-size
-override the training run had, as for any `mode=test` with a preset named.
+Further arguments after `--` go to every test run (the defaults run the CPU engine).
 """
 from __future__ import annotations
 
@@ -22,12 +22,10 @@ COLUMNS = ("episode/root_speed", "episode/speed_err", "episode/heading_err_deg",
 CPU_ENGINE = ("sim=mujoco", "device=cpu")  # unless the command line names an engine or device
 
 
-def test_at_speed(model_file: str, experiment: str, speed: float, episodes: int, overrides: list[str],
-                  run_dir: Path) -> dict[str, float]:
+def test_at_speed(model_file: str, speed: float, episodes: int, overrides: list[str], run_dir: Path) -> dict[str, float]:
     """The test metrics of `model_file` with every target at `speed` m/s."""
-    command = [sys.executable, "-m", "mimickit.run", "mode=test", f"experiment={experiment}",
-               f"model_file={model_file}", f"num_envs={episodes}", f"test_episodes={episodes}",
-               f"env.tar_speed_min={speed}", f"env.tar_speed_max={speed}", f"hydra.run.dir={run_dir}", *overrides]
+    command = [sys.executable, "-m", "mimickit.run", "mode=test", f"model_file={model_file}", f"num_envs={episodes}",
+               f"test_episodes={episodes}", f"env.tar_speed_min={speed}", f"env.tar_speed_max={speed}", f"hydra.run.dir={run_dir}", *overrides]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if done.returncode != 0:
         raise RuntimeError(f"the test at {speed} m/s failed:\n{done.stderr[-3000:]}")
@@ -37,7 +35,6 @@ def test_at_speed(model_file: str, experiment: str, speed: float, episodes: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model_file", help="model.pt of a steering run (config.yaml beside it)")
-    parser.add_argument("--experiment", default="amp_humanoid_steering", help="the run's preset")
     parser.add_argument("--speeds", type=float, nargs="+", default=[1.0, 1.5, 2.0, 2.5, 3.0, 3.5], help="m/s")
     parser.add_argument("--episodes", type=int, default=64, help="test episodes (and envs) per speed")
     argv = sys.argv[1:]
@@ -48,8 +45,7 @@ def main() -> None:
     print(f"{'target (m/s)':>12} " + " ".join(f"{c.removeprefix('episode/'):>15}" for c in COLUMNS))
     with tempfile.TemporaryDirectory() as tmp:
         for speed in args.speeds:
-            metrics = test_at_speed(args.model_file, args.experiment, speed, args.episodes, overrides,
-                                    Path(tmp) / f"speed_{speed:g}")
+            metrics = test_at_speed(args.model_file, speed, args.episodes, overrides, Path(tmp) / f"speed_{speed:g}")
             print(f"{speed:12.2f} " + " ".join(f"{metrics[c]:15.3f}" for c in COLUMNS), flush=True)
 
 

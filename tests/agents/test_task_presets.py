@@ -48,14 +48,15 @@ def test_task_preset_trains_logs_saves_and_loads_in_test_mode(experiment, tmp_pa
 
 def test_steering_speeds_reports_each_target_speed(tmp_path):
     """scripts/steering_speeds.py: a row per target speed, each the test of the policy with every target at that
-    speed (CPU MuJoCo is deterministic: a test run by hand reads the same)."""
+    speed, with the run's saved config (its network sizes not repeated; CPU MuJoCo is deterministic: a test run by
+    hand, the preset and sizes named, reads the same)."""
     train_dir = tmp_path / "train"
     out = run_cli("experiment=amp_humanoid_steering", *TINY, "max_iters=1", "test_episodes=0",
                   f"hydra.run.dir={train_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
     network = [o for o in TINY if not o.startswith("num_envs=")]  # the run's sizes (test runs take num_envs)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "steering_speeds.py"), str(train_dir / "model.pt"),
-                           "--speeds", "1.0", "3.0", "--episodes", "4", "--", *network],
+                           "--speeds", "1.0", "3.0", "--episodes", "4"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     header, *rows = done.stdout.strip().splitlines()
