@@ -6,13 +6,16 @@ pre-trained ASE low-level policy, trained with PPO on a task env (location, stee
   (latent_dim numbers, in [-1, 1] by the action-bound penalty) becomes z = a / |a| on the unit sphere, and the env
   receives the low-level policy's deterministic action llc(obs[:, :llc.obs_dim], z), the character part of the
   task env's observation. Rollouts, test episodes and playback all act through it.
-- The HLC decides at every env step (30 Hz). The ASE repository holds z for `llc_steps` = 5 env steps and averages
-  their rewards; a held z needs the steps after an episode's end inside one HLC step thrown away and the episode
-  metrics of the task envs (one value per env step) pieced together, so here the HLC picks a latent each step: every
-  sample is one env step, time-outs bootstrap from the exact final observation, and the env's metrics log as for AMP.
-- reward = task_reward_weight x env reward + style_reward_weight x the frozen discriminator's style reward of the
-  step's disc obs (`LowLevelPolicy.style_reward`), computed during the rollout only when its weight is not 0
-  (storage extra `style_reward`), so the low-level policy's style is kept (ASE: 0.9 and 0.1).
+- The HLC decides every `llc_steps` env steps (ASE's `hrl_agent.py`: 5; here 1 by default, a decision per 30 Hz
+  step): z is held for that many env steps, and the HLC's sample gets the mean of their rewards. An episode that ends
+  inside a held latent ends the sample there: its steps after the end are stepped (the batch moves together) but
+  count for nothing, and the sample carries the episode's final observation (the time-out bootstrap) and end flag.
+  The task envs' per-step "episode/*" metrics are summed over the held steps and the info says how many env steps
+  the sample spanned (`ENV_STEPS`), so the logged episode means and lengths are per env step, as for AMP.
+- reward = task_reward_weight x env reward + style_reward_weight x the frozen discriminator's style reward of each
+  env step's disc obs (`LowLevelPolicy.style_reward`, averaged as the env reward over held steps), computed during
+  the rollout only when its weight is not 0 (storage extra `style_reward`), so the low-level policy's style is kept
+  (ASE: 0.9 and 0.1).
 - The low-level policy stays frozen: eval mode, no gradients, in no optimiser and not in the checkpoint, which holds
   only its file name and a digest of its weights (`LowLevelDigest`); loading an HLC checkpoint with another
   low-level policy is refused.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +33,10 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from mimickit.agents.ase import LowLevelPolicy, load_low_level_policy
+from mimickit.agents.episode_tracker import EPISODE_PREFIX
 from mimickit.agents.ppo import PPOAgent
 from mimickit.envs.amp_env import AMPEnv
-from mimickit.envs.base_env import BaseEnv
+from mimickit.envs.base_env import ENV_STEPS, BaseEnv, DoneFlags
 
 STYLE_REWARD = "style_reward"  # the storage field of each step's style reward (only when weighted)
 
@@ -43,13 +48,19 @@ def latents_from_actions(actions: torch.Tensor) -> torch.Tensor:
 
 class LatentActionEnv(BaseEnv):
     """A task env seen by the high-level controller: actions are (N, latent_dim) raw latents; `step` runs the
-    low-level policy on the character part of the current observation and steps the task env with its action.
-    Observations, rewards, episode ends and info are the task env's; other attributes (engine, dt, task_markers,
-    disc_obs, ...) are read from it."""
+    low-level policy on the character part of the current observation and steps the task env with its action, for
+    `llc_steps` env steps with the latent held. Observations, end flags and info are the task env's (the info's
+    "episode/*" values summed over the held steps, `ENV_STEPS` their number), the reward their mean, and with
+    `style_reward` the info's STYLE_REWARD the mean of the frozen discriminator's; other attributes (engine, dt,
+    task_markers, disc_obs, ...) are read from the task env."""
 
-    def __init__(self, env: AMPEnv, llc: LowLevelPolicy):
+    def __init__(self, env: AMPEnv, llc: LowLevelPolicy, llc_steps: int = 1, style_reward: bool = False):
+        if llc_steps < 1:
+            raise ValueError(f"algo.llc_steps must be at least 1, got {llc_steps}")
         self.env = env
         self.llc = llc
+        self.llc_steps = llc_steps
+        self.style_reward = style_reward
         self.num_envs = env.num_envs
         self.device = env.device
         self._obs: torch.Tensor | None = None  # the task env's latest observation: what the next step acts on
@@ -89,11 +100,62 @@ class LatentActionEnv(BaseEnv):
         return self._obs
 
     def step(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        steps = self.substeps(actions)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as end:
+                return end.value
+
+    def substeps(self, actions: torch.Tensor) -> Generator[None, None, tuple]:
+        """`step` one env step per iteration (playback shows each); its result is the generator's return value."""
         if self._obs is None:
             raise RuntimeError("LatentActionEnv.step before reset: the low-level policy needs an observation")
-        obs, reward, done, info = self.env.step(self.low_level_action(self._obs, actions))
-        self._obs = obs
-        return obs, reward, done, info
+        held = HeldSteps(self.num_envs, self.device)
+        for _ in range(self.llc_steps):
+            obs, reward, done, info = self.env.step(self.low_level_action(self._obs, actions))
+            if self.style_reward:
+                info = {**info, STYLE_REWARD: self.llc.style_reward(info["disc_obs"])}
+            held.add(obs, reward, done, info)
+            self._obs = obs
+            yield
+        return held.result()
+
+
+class HeldSteps:
+    """The env steps of one held latent, gathered into one step of the HLC: per env, the steps up to and including
+    the one its episode ended at count (later ones are stepped but ignored); the result is the last counted step's
+    observation, end flag and info, with the mean reward and style reward, the summed "episode/*" values and
+    ENV_STEPS, the number of counted steps."""
+
+    def __init__(self, num_envs: int, device: torch.device):
+        self.live = torch.ones(num_envs, dtype=torch.bool, device=device)  # its episode has not ended yet
+        self.count = torch.zeros(num_envs, device=device)
+        self.reward = torch.zeros(num_envs, device=device)
+        self.obs: torch.Tensor | None = None
+        self.done = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self.info: dict[str, torch.Tensor] = {}
+
+    def add(self, obs: torch.Tensor, reward: torch.Tensor, done: torch.Tensor, info: dict[str, torch.Tensor]) -> None:
+        live, weight = self.live, self.live.to(reward.dtype)
+        self.count += weight
+        self.reward += weight * reward
+        self.obs = obs if self.obs is None else torch.where(live.unsqueeze(-1), obs, self.obs)
+        self.done = torch.where(live, done, self.done)
+        for key, value in info.items():
+            if key.startswith(EPISODE_PREFIX) or key == STYLE_REWARD:
+                self.info[key] = self.info.get(key, 0.0) + weight * value
+            else:
+                mask = live.view(-1, *([1] * (value.dim() - 1)))
+                self.info[key] = value if key not in self.info else torch.where(mask, value, self.info[key])
+        self.live = live & (done == DoneFlags.NULL)
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        info = dict(self.info)
+        if STYLE_REWARD in info:
+            info[STYLE_REWARD] = info[STYLE_REWARD] / self.count
+        info[ENV_STEPS] = self.count
+        return self.obs, self.reward / self.count, self.done, info
 
 
 class ASEHLCAgent(PPOAgent):
@@ -102,6 +164,7 @@ class ASEHLCAgent(PPOAgent):
         env: AMPEnv,
         *,
         llc_model_file: str,
+        llc_steps: int,
         task_reward_weight: float,
         style_reward_weight: float,
         device: str = "cpu",
@@ -113,6 +176,7 @@ class ASEHLCAgent(PPOAgent):
         Args:
             llc_model_file: model.pt of an ASE low-level run (experiment=ase_humanoid_pretrain), with the run's
                 config.yaml beside it; its env must give the character observation this env starts with.
+            llc_steps: env steps each latent is held (the HLC's decision period; ASE: 5).
             task_reward_weight, style_reward_weight: reward = task_w * env reward + style_w * the frozen
                 discriminator's style reward (0: not computed).
         """
@@ -128,7 +192,8 @@ class ASEHLCAgent(PPOAgent):
         if problems:
             raise ValueError(f"the low-level policy {llc_model_file!r} does not fit this env: "
                              + "; ".join(problems))
-        super().__init__(LatentActionEnv(env, llc), device=device, **ppo_kwargs)
+        latent_env = LatentActionEnv(env, llc, llc_steps, style_reward=style_reward_weight != 0.0)
+        super().__init__(latent_env, device=device, **ppo_kwargs)
         self.llc = llc
         self.task_reward_weight = task_reward_weight
         self.style_reward_weight = style_reward_weight
@@ -138,10 +203,10 @@ class ASEHLCAgent(PPOAgent):
 
     # ------------------------------------------------------------------ loop hooks
     def rollout_extras(self, info: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The frozen discriminator's style reward of the step's disc obs (after the step), when it is weighted."""
+        """The frozen discriminator's style reward of the step (`LatentActionEnv`'s info), when it is weighted."""
         if self.style_reward_weight == 0.0:
             return {}
-        return {STYLE_REWARD: self.llc.style_reward(info["disc_obs"])}
+        return {STYLE_REWARD: info[STYLE_REWARD]}
 
     def compute_rewards(self) -> dict[str, torch.Tensor]:
         """task_w x env reward + style_w x style reward; logs the style reward and the raw actions' length (z is

@@ -1,11 +1,12 @@
-"""Per-episode statistics accumulated on the device: return, length and the means of "episode/*" info keys."""
+"""Per-episode statistics accumulated on the device: return, length and the means of "episode/*" info keys (per env
+step: an agent step that spans several, info `ENV_STEPS`, adds that many to the length)."""
 from __future__ import annotations
 
 import math
 
 import torch
 
-from mimickit.envs.base_env import DoneFlags
+from mimickit.envs.base_env import ENV_STEPS, DoneFlags
 
 EPISODE_PREFIX = "episode/"
 
@@ -38,7 +39,7 @@ class EpisodeTracker:
             self._info_keys = sorted(k for k in info if k.startswith(EPISODE_PREFIX))
             self.reset()
         self._return += reward
-        self._length += 1.0
+        self._length += info.get(ENV_STEPS, 1.0)
         for key, running in self._info_sums.items():
             if key not in info:
                 raise KeyError(f"env info lost key {key!r} it reported on the first step; it has {sorted(info)}")

@@ -6,6 +6,10 @@ import enum
 
 import torch
 
+# info key of an env whose step spans several env steps (the ASE controller's held latent): (num_envs,) how many of
+# each env's steps it counts, so that episode lengths and the means of "episode/*" values stay per env step
+ENV_STEPS = "env_steps"
+
 
 class DoneFlags(enum.IntEnum):
     """Why an episode ended at this step. TIME is a time-out: the agent bootstraps it, unlike FAIL."""
@@ -52,7 +56,7 @@ class BaseEnv(abc.ABC):
 
         Returns obs (num_envs, obs_dim), reward (num_envs,), done (num_envs,) long tensor of `DoneFlags`,
         and info: a dict of (num_envs,) tensors; keys under "episode/" are per-step values whose
-        episode means the agent logs.
+        episode means the agent logs (summed over the env steps a step spans, given as `ENV_STEPS`).
         """
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -32,16 +32,27 @@ def watch_policy(agent, out_dir: str, visualize: bool, video: bool, num_steps: i
     that tracks a reference (`env.reference_pose`) shows it as a see-through ghost, a task env (`env.task_markers`)
     its targets."""
     env = agent.env
-    obs = env.reset()
-
-    def step() -> None:
-        nonlocal obs
-        _, _, done, _ = env.step(agent.policy_action(obs))
-        obs = env.reset_done(done)
-
-    return run_playback(env.engine, step, Path(out_dir) / POLICY_VIDEO, visualize, video, num_steps, env_ids=[0],
-                        recorder=recorder, ghost=getattr(env, "reference_pose", None),
+    env_steps = policy_env_steps(agent, env.reset())
+    return run_playback(env.engine, lambda: next(env_steps), Path(out_dir) / POLICY_VIDEO, visualize, video, num_steps,
+                        env_ids=[0], recorder=recorder, ghost=getattr(env, "reference_pose", None),
                         markers=getattr(env, "task_markers", None))
+
+
+def policy_env_steps(agent, obs: torch.Tensor) -> Iterator[None]:
+    """The agent's deterministic policy acting on its env from `obs`, one env step per iteration, endlessly. An env
+    whose step spans several (`substeps`: the ASE controller's held latent) yields after each of them, so that a
+    video shows every one."""
+    env = agent.env
+    substeps = getattr(env, "substeps", None)
+    while True:
+        action = agent.policy_action(obs)
+        if substeps is None:
+            _, _, done, _ = env.step(action)
+            obs = env.reset_done(done)
+            yield
+        else:
+            _, _, done, _ = yield from substeps(action)
+            obs = env.reset_done(done)
 
 
 def run_playback(

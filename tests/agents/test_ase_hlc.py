@@ -19,7 +19,9 @@ from omegaconf import OmegaConf
 
 from mimickit.agents.ase_hlc import STYLE_REWARD, latents_from_actions
 from mimickit.config import register_configs
+from mimickit.envs.base_env import DoneFlags
 from mimickit.loggers import read_txt_log
+from mimickit.render.playback import policy_env_steps
 from mimickit.run import build_env
 from mimickit.utils.checkpoint import CheckpointError
 from mimickit.utils.seeding import seed_everything
@@ -102,6 +104,83 @@ def test_the_env_receives_the_low_level_action_of_the_unit_latent(tmp_path, llc_
     action = agent.policy_action(obs)
     torch.testing.assert_close(agent.env.low_level_action(obs, action), llc(obs[:, : llc.obs_dim],
                                                                             latents_from_actions(action)))
+
+
+# ---------------------------------------------------------------- a latent held for llc_steps env steps
+def record_task_env_calls(agent):
+    """Wrap the task env's step to keep each call's (action, obs, reward, done, info)."""
+    task_env, calls = agent.env.env, []
+    step = task_env.step
+
+    def recording_step(actions):
+        obs, reward, done, info = step(actions)
+        calls.append((actions.clone(), obs.clone(), reward.clone(), done.clone(), {k: v.clone() for k, v in info.items()}))
+        return obs, reward, done, info
+
+    task_env.step = recording_step
+    return calls
+
+
+def test_a_held_latent_drives_llc_steps_env_steps_and_its_sample_gets_their_mean_reward(tmp_path, llc_file):
+    agent = make_hlc(tmp_path, llc_file, "algo.llc_steps=3", "algo.task_reward_weight=0.25",
+                     "algo.style_reward_weight=0.5", "env.enable_early_termination=false")
+    calls = record_task_env_calls(agent)
+    rollout(agent)
+    s, llc = agent.storage, agent.llc
+    assert len(calls) == 3 * s.num_steps
+    for t in range(s.num_steps):
+        z = latents_from_actions(s.action[t])
+        before = s.obs[t]
+        for action, obs, _, done, _ in calls[3 * t: 3 * t + 3]:
+            torch.testing.assert_close(action, llc(before[:, : llc.obs_dim], z))  # the same z on each step's obs
+            assert (done == 0).all()
+            before = obs
+        torch.testing.assert_close(s.next_obs[t], before)
+    task = torch.stack([c[2] for c in calls]).view(s.num_steps, 3, -1).mean(dim=1)
+    style = torch.stack([llc.style_reward(c[4]["disc_obs"]) for c in calls]).view(s.num_steps, 3, -1).mean(dim=1)
+    torch.testing.assert_close(s.reward, task)
+    with torch.no_grad():
+        agent.compute_rewards()
+    torch.testing.assert_close(s.reward, 0.25 * task + 0.5 * style)
+
+
+def test_an_episode_that_ends_inside_a_held_latent_ends_its_sample_there(tmp_path, llc_file):
+    """Episodes of 6 env steps, latents held for 4: each ends on the second step of every second HLC step, whose
+    sample carries that step's observation and end flag and the mean reward of its first two steps; the episode
+    length and "episode/*" means are per env step."""
+    agent = make_hlc(tmp_path, llc_file, "algo.llc_steps=4", "env.episode_length=0.2",
+                     "env.enable_early_termination=false")
+    assert agent.env.env.max_episode_steps == 6
+    calls = record_task_env_calls(agent)
+    rollout(agent)
+    s = agent.storage
+    assert len(calls) == 4 * s.num_steps
+    counted = []  # (HLC step, call index) of the env steps each sample counts
+    for t in range(s.num_steps):
+        n = 4 if t % 2 == 0 else 2
+        counted += [(t, 4 * t + j) for j in range(n)]
+        last = calls[4 * t + n - 1]
+        torch.testing.assert_close(s.next_obs[t], last[1])
+        assert (s.done[t] == (DoneFlags.TIME if t % 2 else DoneFlags.NULL)).all()
+        torch.testing.assert_close(s.reward[t], torch.stack([calls[4 * t + j][2] for j in range(n)]).mean(dim=0))
+    summary = agent.train_episodes.summary()
+    assert summary["episodes"] == agent.env.num_envs * s.num_steps // 2
+    assert summary["episode_length"] == 6.0
+    per_step = torch.stack([calls[i][4]["episode/reward_face"] for _, i in counted])  # a per-step metric
+    assert float(summary["episode/reward_face"]) == pytest.approx(float(per_step.mean()), abs=1e-5)
+
+
+def test_playback_shows_every_env_step_of_a_held_latent(tmp_path, llc_file):
+    agent = make_hlc(tmp_path, llc_file, "algo.llc_steps=3")
+    calls = record_task_env_calls(agent)
+    decisions = []
+    policy_action = agent.policy_action
+    agent.policy_action = lambda obs: decisions.append(obs) or policy_action(obs)
+    env_steps = policy_env_steps(agent, agent.env.reset())
+    for frame in range(7):
+        next(env_steps)
+        assert len(calls) == frame + 1  # one env step per frame
+    assert len(decisions) == 3  # a new latent at env steps 0, 3 and 6
 
 
 # ---------------------------------------------------------------- the frozen low-level policy
