@@ -9,6 +9,7 @@
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
 #     (these runs write every metric into log.txt, logger.txt.columns=all: losses, timings, reward terms)
+#   bash scripts/gpu/train.sh stop NAME                   # stop a run (its log to $OUT), to give its GPU to others
 #   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run and test its checkpoint (its run config)
 #   bash scripts/gpu/train.sh onnx NAME experiment=...    # export a tracking policy to ONNX (NAME.onnx + .json, ~5 MB)
 #   bash scripts/gpu/train.sh eval NAME                   # mode=eval of a tracking policy on every clip of its motion
@@ -102,13 +103,17 @@ case "$1" in
       echo "== $name"; tail -2 "$dir/stdout.txt"
     done
     ;;
+  stop)
+    # from a device call's own command line, `pkill -f "hydra.run.dir=..."` matches that shell too and kills it
+    pkill -f "hydra.run.dir=$runs/$2 " ; sleep 3
+    cp "$runs/$2/log.txt" "$out/${2}_log.txt"
+    ;;
   finish)
     name=$2; shift 2
-    pkill -f "hydra.run.dir=$runs/$name " ; sleep 3
+    bash "$0" stop "$name"
     timeout "${TEST_TIMEOUT:-240}" python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=test test_episodes=1024 \
       model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_test" "$@" 2>&1 | tail -5
     cp "$runs/${name}_test/metrics.json" "$out/${name}_test_metrics.json"
-    cp "$runs/$name/log.txt" "$out/${name}_log.txt"
     ;;
   onnx)
     name=$2; shift 2
