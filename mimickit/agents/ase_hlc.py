@@ -129,15 +129,15 @@ class HeldSteps:
     ENV_STEPS, the number of counted steps."""
 
     def __init__(self, num_envs: int, device: torch.device):
-        self.live = torch.ones(num_envs, dtype=torch.bool, device=device)  # its episode has not ended yet
         self.count = torch.zeros(num_envs, device=device)
         self.reward = torch.zeros(num_envs, device=device)
         self.obs: torch.Tensor | None = None
-        self.done = torch.zeros(num_envs, dtype=torch.long, device=device)
+        self.done = torch.zeros(num_envs, dtype=torch.long, device=device)  # NULL while its episode runs
         self.info: dict[str, torch.Tensor] = {}
 
     def add(self, obs: torch.Tensor, reward: torch.Tensor, done: torch.Tensor, info: dict[str, torch.Tensor]) -> None:
-        live, weight = self.live, self.live.to(reward.dtype)
+        live = self.done == DoneFlags.NULL
+        weight = live.to(reward.dtype)
         self.count += weight
         self.reward += weight * reward
         self.obs = obs if self.obs is None else torch.where(live.unsqueeze(-1), obs, self.obs)
@@ -148,7 +148,6 @@ class HeldSteps:
             else:
                 mask = live.view(-1, *([1] * (value.dim() - 1)))
                 self.info[key] = value if key not in self.info else torch.where(mask, value, self.info[key])
-        self.live = live & (done == DoneFlags.NULL)
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         info = dict(self.info)
