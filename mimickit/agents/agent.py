@@ -217,18 +217,18 @@ class Agent(abc.ABC):
     def train(self, max_iters: int, resume: bool = False) -> dict[str, float]:
         """Train until `iteration == max_iters`; returns (and writes to metrics.json) the last logged stats.
 
-        `resume` (or `resume_from`) restores a checkpoint first: the run continues exactly as an uninterrupted
-        one would, because every output iteration ends by resetting all envs, and the checkpoint holds the RNG
-        states taken just before that reset.
+        `resume` (the run directory's checkpoint) or else `resume_from` restores a checkpoint first: the run
+        continues exactly as an uninterrupted one would, because every output iteration ends by resetting all
+        envs, and the checkpoint holds the RNG states taken just before that reset.
         """
         unused = [name for name in self._phase_settings if all(p.name != name for p in self.phases)]
         if unused:
             raise ValueError(f"update phases {unused} are configured but {type(self).__name__} has no such phase; "
                              f"it runs {[p.name for p in self.phases]}")
-        if self.resume_from is not None:  # not `load`: a policy file cannot be trained on
-            self._restore(load_checkpoint(self.resume_from, map_location=self.device), self.resume_from)
-        elif resume:
+        if resume:  # before `resume_from`: a continued run's own checkpoint is newer than its starting point
             self._resume()
+        elif self.resume_from is not None:  # not `load`: a policy file cannot be trained on
+            self._restore(load_checkpoint(self.resume_from, map_location=self.device), self.resume_from)
         if self.world_size > 1:  # every worker starts from rank 0's models
             distributed.broadcast_modules(self._checkpointed().values())
         self._start_segment()

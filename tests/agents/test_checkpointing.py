@@ -54,6 +54,11 @@ def test_resume_from_path_and_missing_checkpoint(tmp_path):
     other = make_pendulum_agent("ppo", tmp_path / "b", [*SMALL, f"algo.resume_from={first.checkpoint_path}"], num_envs=4)
     other.train(max_iters=3)
     assert other.iteration == 3 and [int(r["iteration"]) for r in other.logger.rows] == [3]
+    # resuming the continued run (resume=true, a SLURM requeue) takes its own checkpoint, not its starting point
+    requeued = make_pendulum_agent("ppo", tmp_path / "b", [*SMALL, f"algo.resume_from={first.checkpoint_path}"],
+                                   num_envs=4)
+    requeued.train(max_iters=4, resume=True)
+    assert [int(r["iteration"]) for r in requeued.logger.rows] == [4]  # from the starting point: [3, 4]
     fresh = make_pendulum_agent("ppo", tmp_path / "c", SMALL, num_envs=4)
     with pytest.raises(FileNotFoundError, match="model.pt"):
         fresh.train(max_iters=1, resume=True)
