@@ -11,6 +11,8 @@
 #     (these runs write every metric into log.txt, logger.txt.columns=all: losses, timings, reward terms)
 #   bash scripts/gpu/train.sh stop NAME                   # stop a run (its log to $OUT), to give its GPU to others
 #   bash scripts/gpu/train.sh finish NAME experiment=...  # stop a run and test its checkpoint (its run config)
+#     on TEST_EPISODES episodes (default 1024, one per env; a 1024-episode mean of the steering controller's speed
+#     error varied by 0.03 m/s from seed to seed on 2026-11-30: 4096 narrows it)
 #   bash scripts/gpu/train.sh onnx NAME experiment=...    # export a tracking policy to ONNX (NAME.onnx + .json, ~5 MB)
 #   bash scripts/gpu/train.sh eval NAME                   # mode=eval of a tracking policy on every clip of its motion
 #     (32 episodes per clip: one from the start, 31 from random phases) -> NAME_eval.md, .csv, _per_frame.png
@@ -111,8 +113,9 @@ case "$1" in
   finish)
     name=$2; shift 2
     bash "$0" stop "$name"
-    timeout "${TEST_TIMEOUT:-240}" python3 -m mimickit.run "${common[@]}" num_envs=1024 mode=test test_episodes=1024 \
-      model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_test" "$@" 2>&1 | tail -5
+    timeout "${TEST_TIMEOUT:-240}" python3 -m mimickit.run "${common[@]}" num_envs=${TEST_EPISODES:-1024} mode=test \
+      test_episodes=${TEST_EPISODES:-1024} model_file="$runs/$name/model.pt" hydra.run.dir="$runs/${name}_test" "$@" \
+      2>&1 | tail -5
     cp "$runs/${name}_test/metrics.json" "$out/${name}_test_metrics.json"
     ;;
   onnx)
