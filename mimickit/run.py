@@ -119,7 +119,9 @@ def run(cfg: DictConfig, out_dir: str) -> dict:
         metrics = {}
         if cfg.mode == Mode.test:
             metrics = agent.test(num_episodes=cfg.test_episodes)
-            log.info("test: %s", " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+            errors = metrics["standard_error"]
+            log.info("test: %s", " ".join(f"{k}={v:.4g}" + (f"+-{errors[k]:.2g}" if k in errors else "")
+                                          for k, v in metrics.items() if k != "standard_error"))
         if cfg.video or cfg.visualize or cfg.mode == Mode.play:
             from mimickit.render.playback import watch_policy
 

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 COLUMNS = ("episode/root_speed", "episode/speed_err", "episode/heading_err_deg", "episode_length")
+ERROR_OF = "episode/speed_err"  # its standard error over the episodes is printed beside it (speed_err_se)
 CPU_ENGINE = ("sim=mujoco", "device=cpu")  # unless the command line names an engine or device
 
 
@@ -42,11 +43,15 @@ def main() -> None:
     args, extra = parser.parse_args(argv[:split]), argv[split + 1:]  # after --: Hydra overrides for every test run
     named = {override.split("=")[0] for override in extra}
     overrides = [o for o in CPU_ENGINE if o.split("=")[0] not in named] + extra
-    print(f"{'target (m/s)':>12} " + " ".join(f"{c.removeprefix('episode/'):>15}" for c in COLUMNS))
+    names = [c.removeprefix("episode/") for c in COLUMNS]
+    names.insert(COLUMNS.index(ERROR_OF) + 1, "speed_err_se")
+    print(f"{'target (m/s)':>12} " + " ".join(f"{name:>15}" for name in names))
     with tempfile.TemporaryDirectory() as tmp:
         for speed in args.speeds:
             metrics = test_at_speed(args.model_file, speed, args.episodes, overrides, Path(tmp) / f"speed_{speed:g}")
-            print(f"{speed:12.2f} " + " ".join(f"{metrics[c]:15.3f}" for c in COLUMNS), flush=True)
+            values = [metrics[c] for c in COLUMNS]
+            values.insert(COLUMNS.index(ERROR_OF) + 1, metrics["standard_error"][ERROR_OF])
+            print(f"{speed:12.2f} " + " ".join(f"{v:15.3f}" for v in values), flush=True)
 
 
 if __name__ == "__main__":

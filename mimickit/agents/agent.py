@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import torch
 from torch import nn
 
-from mimickit.agents.episode_tracker import EpisodeTracker
+from mimickit.agents.episode_tracker import MEAN_SQUARE_PREFIX, EpisodeTracker, standard_errors
 from mimickit.agents.graphed_step import GraphedStep, make_capturable
 from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
 from mimickit.agents.optim import build_optimizer, step_unless
@@ -251,10 +251,11 @@ class Agent(abc.ABC):
         self._write_metrics(metrics)
         return metrics
 
-    def test(self, num_episodes: int) -> dict[str, float]:
-        """Run deterministic (mean-action) episodes; returns mean return, episode length, number of episodes
-        and the per-episode means of the env's "episode/*" info keys (also written to metrics.json)."""
-        metrics = self._run_test_episodes(num_episodes)
+    def test(self, num_episodes: int) -> dict[str, Any]:
+        """Run deterministic (mean-action) episodes; returns mean return, episode length, number of episodes, the
+        per-episode means of the env's "episode/*" info keys and, under "standard_error", each mean's standard error
+        over the episodes (all also written to metrics.json): whether a goal is met, or within noise of it."""
+        metrics: dict[str, Any] = self._run_test_episodes(num_episodes, with_standard_errors=True)
         self._write_metrics(metrics)
         return metrics
 
@@ -552,7 +553,7 @@ class Agent(abc.ABC):
         self._unstable_resets_seen = self.env.num_unstable_resets  # test episodes' blow-ups are not the rollout's
 
     @torch.no_grad()
-    def _run_test_episodes(self, num_episodes: int) -> dict[str, float]:
+    def _run_test_episodes(self, num_episodes: int, with_standard_errors: bool = False) -> dict[str, Any]:
         if num_episodes <= 0:
             return {}
         self.set_training(False)
@@ -564,7 +565,11 @@ class Agent(abc.ABC):
             obs = self.env.reset_done(done)
             if step % TEST_SYNC_INTERVAL == TEST_SYNC_INTERVAL - 1 and bool(tracker.all_envs_done()):
                 break
-        return _to_floats(self._episode_summary(tracker))
+        summary = _to_floats(self._episode_summary(tracker, with_standard_errors))
+        if not with_standard_errors:
+            return summary
+        means = {k: v for k, v in summary.items() if not k.startswith(MEAN_SQUARE_PREFIX)}
+        return {**means, "standard_error": standard_errors(summary)}
 
     # ------------------------------------------------------------------ output
     def _iteration_row(self, stats: dict[str, torch.Tensor | float], seconds: float) -> dict[str, float]:
@@ -618,9 +623,9 @@ class Agent(abc.ABC):
             100 * share, self.iteration, unstable_resets, env_steps, 100 * self.unstable_warning_share,
         )
 
-    def _episode_summary(self, tracker: EpisodeTracker) -> dict[str, torch.Tensor]:
+    def _episode_summary(self, tracker: EpisodeTracker, with_mean_squares: bool = False) -> dict[str, torch.Tensor]:
         """The tracker's summary; with several workers, over the episodes of all of them."""
-        summary = tracker.summary()
+        summary = tracker.summary(with_mean_squares)
         return distributed.reduce_episode_summary(summary) if self.world_size > 1 else summary
 
     def _output(self, row: dict[str, float]) -> None:

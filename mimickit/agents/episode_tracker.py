@@ -1,5 +1,5 @@
 """Per-episode statistics accumulated on the device: return, length and the means of "episode/*" info keys (per env
-step: an agent step that spans several, info `ENV_STEPS`, adds that many to the length)."""
+step: an agent step that spans several, info `ENV_STEPS`, adds that many to the length), and their standard errors."""
 from __future__ import annotations
 
 import math
@@ -9,6 +9,20 @@ import torch
 from mimickit.envs.base_env import ENV_STEPS, DoneFlags
 
 EPISODE_PREFIX = "episode/"
+MEAN_SQUARE_PREFIX = "mean_square/"  # summary(with_mean_squares=True): per-episode E[x^2], for standard_errors
+
+
+def standard_errors(summary: dict[str, float]) -> dict[str, float]:
+    """The standard error of each mean of a `summary(with_mean_squares=True)` (after `reduce_episode_summary` with
+    several workers): sqrt(sample variance / episodes); nan with fewer than two episodes."""
+    count = summary["episodes"]
+    errors = {}
+    for key, mean_square in summary.items():
+        if key.startswith(MEAN_SQUARE_PREFIX):
+            mean = summary[key.removeprefix(MEAN_SQUARE_PREFIX)]
+            variance = max(mean_square - mean * mean, 0.0) * count / (count - 1) if count > 1 else math.nan
+            errors[key.removeprefix(MEAN_SQUARE_PREFIX)] = math.sqrt(variance / count)
+    return errors
 
 
 class EpisodeTracker:
@@ -32,7 +46,8 @@ class EpisodeTracker:
         self._length = zeros()
         self._info_sums: dict[str, torch.Tensor] = {k: zeros() for k in self._info_keys or []}
         self.env_episodes = zeros(torch.long)
-        self._totals = torch.zeros(3 + len(self._info_sums), dtype=torch.float64, device=self.device)
+        # episode count, then each statistic's sum over episodes, then the sums of their squares
+        self._totals = torch.zeros(1 + 2 * (2 + len(self._info_sums)), dtype=torch.float64, device=self.device)
 
     def update(self, reward: torch.Tensor, done: torch.Tensor, info: dict[str, torch.Tensor]) -> None:
         if self._info_keys is None:
@@ -49,11 +64,12 @@ class EpisodeTracker:
         counted = ended
         if self.episodes_per_env is not None:
             counted = ended & (self.env_episodes < self.episodes_per_env)
-        # one row per total: episode count, return, length, then each info key's per-episode mean
-        per_episode = [torch.ones_like(self._return), self._return, self._length]
+        # per episode: return, length, then each info key's per-step mean
+        per_episode = [self._return, self._length]
         per_episode += [s / torch.clamp_min(self._length, 1.0) for s in self._info_sums.values()]
-        weight = counted.to(torch.float32)
-        self._totals += (torch.stack(per_episode) * weight).sum(dim=-1).to(torch.float64)
+        values = torch.stack(per_episode)
+        rows = torch.cat([torch.ones_like(self._return)[None], values, values * values])
+        self._totals += (rows * counted.to(torch.float32)).sum(dim=-1).to(torch.float64)
 
         self.env_episodes += ended.long()
         keep = (~ended).to(torch.float32)
@@ -68,10 +84,14 @@ class EpisodeTracker:
             raise ValueError("all_envs_done needs episodes_per_env")
         return (self.env_episodes >= self.episodes_per_env).all()
 
-    def summary(self) -> dict[str, torch.Tensor]:
-        """Means over counted episodes (nan when none ended) and their number, as device scalars."""
+    def summary(self, with_mean_squares: bool = False) -> dict[str, torch.Tensor]:
+        """Means over counted episodes (nan when none ended) and their number, as device scalars; with
+        `with_mean_squares`, each mean's E[x^2] too (`MEAN_SQUARE_PREFIX`), from which `standard_errors` follow."""
         count = self._totals[0]
         means = torch.where(count > 0, self._totals[1:] / torch.clamp_min(count, 1.0), math.nan)
-        out = {"return": means[0], "episode_length": means[1], "episodes": count}
-        out.update({key: means[2 + i] for i, key in enumerate(self._info_sums)})
+        keys = ["return", "episode_length", *self._info_sums]
+        out = dict(zip(keys, means[:len(keys)]))
+        out["episodes"] = count
+        if with_mean_squares:
+            out.update({MEAN_SQUARE_PREFIX + key: means[len(keys) + i] for i, key in enumerate(keys)})
         return out

@@ -75,7 +75,10 @@ def test_test_mode_loads_a_checkpoint_and_reports_metrics(tmp_path):
     _assert_same_params(trained, tester)
     assert tester.iteration == 2 and tester.sample_count == trained.sample_count
     metrics = tester.test(num_episodes=6)
-    assert set(metrics) == {"return", "episode_length", "episodes", "episode/angle_error", "episode/upright"}
+    means = {"return", "episode_length", "episode/angle_error", "episode/upright"}
+    assert set(metrics) == {*means, "episodes", "standard_error"} and set(metrics["standard_error"]) == means
+    assert metrics["standard_error"]["episode_length"] == 0  # every swing-up episode lasts 100 steps
+    assert all(0 < metrics["standard_error"][k] < math.inf for k in ("return", "episode/angle_error", "episode/upright"))
     assert metrics["episodes"] == 8  # 2 per env: every env runs the same number of episodes
     assert metrics["episode_length"] == 100  # swing-up episodes only end by time-out
     assert 0 < metrics["return"] <= 100

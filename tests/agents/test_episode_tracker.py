@@ -2,7 +2,9 @@ import math
 
 import torch
 
-from mimickit.agents.episode_tracker import EpisodeTracker
+import numpy as np
+
+from mimickit.agents.episode_tracker import EpisodeTracker, standard_errors
 from mimickit.envs.base_env import DoneFlags
 
 N, F, T = int(DoneFlags.NULL), int(DoneFlags.FAIL), int(DoneFlags.TIME)
@@ -44,3 +46,19 @@ def test_no_finished_episode_gives_nan_and_reset_forgets():
     _run(tracker, [[F, F]])
     tracker.reset()
     assert float(tracker.summary()["episodes"]) == 0
+
+
+def test_standard_errors_match_the_sample_standard_deviation_of_the_episodes():
+    tracker = EpisodeTracker(2, torch.device("cpu"))
+    _run(tracker, [[N, N], [F, N], [T, T]])  # the episodes of test_episode_means_of_return_length_and_info
+    summary = {k: float(v) for k, v in tracker.summary(with_mean_squares=True).items()}
+    errors = standard_errors(summary)
+    per_episode = {"return": [2.0, 1.0, 6.0], "episode_length": [2, 1, 3], "episode/err": [0.5, 2.0, 10.0]}
+    assert set(errors) == set(per_episode)
+    for key, values in per_episode.items():
+        assert math.isclose(errors[key], np.std(values, ddof=1) / math.sqrt(3), rel_tol=1e-6), key
+        assert math.isclose(summary[key], np.mean(values), rel_tol=1e-6), key
+    assert set(tracker.summary()) == {"episodes", *per_episode}  # the means alone unless asked
+    one = EpisodeTracker(2, torch.device("cpu"))
+    _run(one, [[F, N]])
+    assert math.isnan(standard_errors({k: float(v) for k, v in one.summary(True).items()})["return"])

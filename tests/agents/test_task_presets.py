@@ -60,7 +60,8 @@ def test_steering_speeds_reports_each_target_speed(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     header, *rows = done.stdout.strip().splitlines()
-    assert header.split() == ["target", "(m/s)", "root_speed", "speed_err", "heading_err_deg", "episode_length"]
+    assert header.split() == ["target", "(m/s)", "root_speed", "speed_err", "speed_err_se", "heading_err_deg",
+                              "episode_length"]
     table = [[float(x) for x in row.split()] for row in rows]
     assert [row[0] for row in table] == [1.0, 3.0]
 
@@ -70,6 +71,7 @@ def test_steering_speeds_reports_each_target_speed(tmp_path):
                   f"hydra.run.dir={test_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
     metrics = json.loads((test_dir / "metrics.json").read_text())
-    expected = [metrics[key] for key in ("episode/root_speed", "episode/speed_err", "episode/heading_err_deg",
-                                         "episode_length")]
+    expected = [metrics["episode/root_speed"], metrics["episode/speed_err"],
+                metrics["standard_error"]["episode/speed_err"], metrics["episode/heading_err_deg"],
+                metrics["episode_length"]]
     assert table[1][1:] == pytest.approx(expected, abs=1e-3)
