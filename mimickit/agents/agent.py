@@ -553,11 +553,12 @@ class Agent(abc.ABC):
         self._unstable_resets_seen = self.env.num_unstable_resets  # test episodes' blow-ups are not the rollout's
 
     @torch.no_grad()
-    def _run_test_episodes(self, num_episodes: int, with_standard_errors: bool = False) -> dict[str, Any]:
-        if num_episodes <= 0:
-            return {}
+    def play_test_episodes(self, num_episodes: int, keep_episodes: bool = False) -> EpisodeTracker:
+        """Deterministic (mean-action) episodes from a reset of every env, until each env has finished its share of
+        `num_episodes`; the tracker returned holds their statistics (and with `keep_episodes` each episode's)."""
         self.set_training(False)
-        tracker = EpisodeTracker(self.env.num_envs, self.device, math.ceil(num_episodes / self.env.num_envs))
+        tracker = EpisodeTracker(self.env.num_envs, self.device, math.ceil(num_episodes / self.env.num_envs),
+                                 keep_episodes)
         obs = self.env.reset()
         for step in itertools.count():
             _, reward, done, info = self.env.step(self.policy_action(obs))
@@ -565,6 +566,12 @@ class Agent(abc.ABC):
             obs = self.env.reset_done(done)
             if step % TEST_SYNC_INTERVAL == TEST_SYNC_INTERVAL - 1 and bool(tracker.all_envs_done()):
                 break
+        return tracker
+
+    def _run_test_episodes(self, num_episodes: int, with_standard_errors: bool = False) -> dict[str, Any]:
+        if num_episodes <= 0:
+            return {}
+        tracker = self.play_test_episodes(num_episodes)
         summary = _to_floats(self._episode_summary(tracker, with_standard_errors))
         if not with_standard_errors:
             return summary

@@ -29,25 +29,29 @@ class EpisodeTracker:
     """Sums each env's running episode, and folds it into totals when the episode ends.
 
     With `episodes_per_env`, only each env's first that many episodes count, so a test that stops later than
-    needed reports the same numbers and short episodes are not over-represented.
+    needed reports the same numbers and short episodes are not over-represented. With `keep_episodes`, each counted
+    episode's statistics and end flag are kept too (`episodes()`; a host sync per step: for analysis, not training).
     """
 
-    def __init__(self, num_envs: int, device: torch.device, episodes_per_env: int | None = None):
+    def __init__(self, num_envs: int, device: torch.device, episodes_per_env: int | None = None,
+                 keep_episodes: bool = False):
         self.num_envs = num_envs
         self.device = device
         self.episodes_per_env = episodes_per_env
+        self.keep_episodes = keep_episodes
         self._info_keys: list[str] | None = None
         self.reset()
 
     def reset(self) -> None:
         """Forget every episode, finished or running (call it when all envs are reset)."""
-        zeros = lambda dtype=torch.float32: torch.zeros(self.num_envs, dtype=dtype, device=self.device)  # noqa: E731
+        zeros = lambda dtype=torch.float32: torch.zeros(self.num_envs, dtype=dtype, device=self.device)
         self._return = zeros()
         self._length = zeros()
         self._info_sums: dict[str, torch.Tensor] = {k: zeros() for k in self._info_keys or []}
         self.env_episodes = zeros(torch.long)
         # episode count, then each statistic's sum over episodes, then the sums of their squares
         self._totals = torch.zeros(1 + 2 * (2 + len(self._info_sums)), dtype=torch.float64, device=self.device)
+        self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []  # (statistics x episodes, end flags) per step
 
     def update(self, reward: torch.Tensor, done: torch.Tensor, info: dict[str, torch.Tensor]) -> None:
         if self._info_keys is None:
@@ -70,6 +74,8 @@ class EpisodeTracker:
         values = torch.stack(per_episode)
         rows = torch.cat([torch.ones_like(self._return)[None], values, values * values])
         self._totals += (rows * counted.to(torch.float32)).sum(dim=-1).to(torch.float64)
+        if self.keep_episodes:
+            self._kept.append((values[:, counted], done[counted]))
 
         self.env_episodes += ended.long()
         keep = (~ended).to(torch.float32)
@@ -83,6 +89,16 @@ class EpisodeTracker:
         if self.episodes_per_env is None:
             raise ValueError("all_envs_done needs episodes_per_env")
         return (self.env_episodes >= self.episodes_per_env).all()
+
+    def episodes(self) -> dict[str, torch.Tensor]:
+        """Every counted episode (`keep_episodes`), in the order they ended: "return", "episode_length", each info
+        key's per-step mean and "done", its end flag (a DoneFlags value)."""
+        if not self.keep_episodes:
+            raise ValueError("episodes() needs EpisodeTracker(..., keep_episodes=True)")
+        keys = ["return", "episode_length", *self._info_sums]
+        values = torch.cat([v for v, _ in self._kept], dim=1) if self._kept else torch.zeros(len(keys), 0)
+        flags = torch.cat([d for _, d in self._kept]) if self._kept else torch.zeros(0, dtype=torch.long)
+        return {**dict(zip(keys, values)), "done": flags}
 
     def summary(self, with_mean_squares: bool = False) -> dict[str, torch.Tensor]:
         """Means over counted episodes (nan when none ended) and their number, as device scalars; with

@@ -1,8 +1,8 @@
 import math
 
-import torch
-
 import numpy as np
+import pytest
+import torch
 
 from mimickit.agents.episode_tracker import EpisodeTracker, standard_errors
 from mimickit.envs.base_env import DoneFlags
@@ -62,3 +62,15 @@ def test_standard_errors_match_the_sample_standard_deviation_of_the_episodes():
     one = EpisodeTracker(2, torch.device("cpu"))
     _run(one, [[F, N]])
     assert math.isnan(standard_errors({k: float(v) for k, v in one.summary(True).items()})["return"])
+
+
+def test_kept_episodes_are_the_counted_ones_with_their_end_flags():
+    tracker = EpisodeTracker(2, torch.device("cpu"), episodes_per_env=1, keep_episodes=True)
+    _run(tracker, [[N, N], [F, N], [T, T]])  # env 0's second episode is over its quota
+    kept = tracker.episodes()
+    assert kept["done"].tolist() == [F, T]
+    assert kept["return"].tolist() == [2.0, 6.0] and kept["episode_length"].tolist() == [2.0, 3.0]
+    assert kept["episode/err"].tolist() == [0.5, 10.0]
+    assert float(tracker.summary()["return"]) == kept["return"].mean()
+    with pytest.raises(ValueError, match="keep_episodes"):
+        EpisodeTracker(2, torch.device("cpu")).episodes()
