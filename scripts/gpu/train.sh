@@ -7,6 +7,9 @@
 #   bash scripts/gpu/train.sh graph_update                # the CUDA-graphed update (algo.graph_update): its GPU
 #     tests, then training throughput of DeepMimic, AMP and ADD without and with it -> $OUT/graph_update.log
 #   bash scripts/gpu/train.sh start NAME experiment=...   # a training run in the background (Hydra overrides)
+#   bash scripts/gpu/train.sh watch SECONDS               # keep this device call in flight for SECONDS, printing
+#     each run's latest row every minute: the machine goes back ~30 s after the last call ends, and the runs with
+#     it (2026-11-30: five minutes of training lost), so follow `start` with watch calls until the runs are done
 #   bash scripts/gpu/train.sh collect                     # copy every run's log.txt and output tail to $OUT
 #     (these runs write every metric into log.txt, logger.txt.columns=all: losses, timings, reward terms)
 #   bash scripts/gpu/train.sh stop NAME                   # stop a run (its log to $OUT), to give its GPU to others
@@ -95,6 +98,21 @@ case "$1" in
   unstash)
     for name in $(ls "$parts" | sed -n 's/^keep_\(.*\)\.tar\.part_..$/\1/p' | sort -u); do
       cat "$parts/keep_$name.tar.part_"* | tar xf - -C "$runs" && echo "unstashed $name"
+    done
+    ;;
+  watch)
+    end=$((SECONDS + $2))
+    while (( SECONDS < end )); do
+      sleep $(( end - SECONDS < 60 ? end - SECONDS : 60 ))
+      python3 - "$runs" <<'PY'
+import glob, os, sys
+from mimickit.loggers.txt_logger import read_txt_log
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*", "log.txt"))):
+    log = read_txt_log(path)
+    keys = ["samples", "wall_time_s", "train/return", "train/episode_length"]
+    keys += [k for k in log if k.startswith("train/episode/") and k.endswith(("_err", "_err_deg", "error"))]
+    print(os.path.basename(os.path.dirname(path)), " ".join(f"{k.split('/')[-1]}={log[k][-1]:.4g}" for k in keys if k in log))
+PY
     done
     ;;
   collect)
