@@ -553,13 +553,15 @@ class Agent(abc.ABC):
         self._unstable_resets_seen = self.env.num_unstable_resets  # test episodes' blow-ups are not the rollout's
 
     @torch.no_grad()
-    def play_test_episodes(self, num_episodes: int, keep_episodes: bool = False) -> EpisodeTracker:
-        """Deterministic (mean-action) episodes from a reset of every env, until each env has finished its share of
-        `num_episodes`; the tracker returned holds their statistics (and with `keep_episodes` each episode's)."""
+    def play_test_episodes(self, num_episodes: int, keep_episodes: bool = False,
+                           obs: torch.Tensor | None = None) -> EpisodeTracker:
+        """Deterministic (mean-action) episodes from a reset of every env (`obs`: the observations of one the caller
+        made, to look at the start states), until each env has finished its share of `num_episodes`; the tracker
+        returned holds their statistics (and with `keep_episodes` each episode's)."""
         self.set_training(False)
         tracker = EpisodeTracker(self.env.num_envs, self.device, math.ceil(num_episodes / self.env.num_envs),
                                  keep_episodes)
-        obs = self.env.reset()
+        obs = self.env.reset() if obs is None else obs
         for step in itertools.count():
             _, reward, done, info = self.env.step(self.policy_action(obs))
             tracker.update(reward, done, info)

@@ -30,7 +30,8 @@ class EpisodeTracker:
 
     With `episodes_per_env`, only each env's first that many episodes count, so a test that stops later than
     needed reports the same numbers and short episodes are not over-represented. With `keep_episodes`, each counted
-    episode's statistics and end flag are kept too (`episodes()`; a host sync per step: for analysis, not training).
+    episode's statistics, end flag and env are kept too (`episodes()`; a host sync per step: for analysis, not
+    training).
     """
 
     def __init__(self, num_envs: int, device: torch.device, episodes_per_env: int | None = None,
@@ -51,7 +52,7 @@ class EpisodeTracker:
         self.env_episodes = zeros(torch.long)
         # episode count, then each statistic's sum over episodes, then the sums of their squares
         self._totals = torch.zeros(1 + 2 * (2 + len(self._info_sums)), dtype=torch.float64, device=self.device)
-        self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []  # (statistics x episodes, end flags) per step
+        self._kept: list[tuple[torch.Tensor, ...]] = []  # per step: (statistics x episodes, end flags, envs)
 
     def update(self, reward: torch.Tensor, done: torch.Tensor, info: dict[str, torch.Tensor]) -> None:
         if self._info_keys is None:
@@ -75,7 +76,7 @@ class EpisodeTracker:
         rows = torch.cat([torch.ones_like(self._return)[None], values, values * values])
         self._totals += (rows * counted.to(torch.float32)).sum(dim=-1).to(torch.float64)
         if self.keep_episodes:
-            self._kept.append((values[:, counted], done[counted]))
+            self._kept.append((values[:, counted], done[counted], torch.nonzero(counted).flatten()))
 
         self.env_episodes += ended.long()
         keep = (~ended).to(torch.float32)
@@ -92,13 +93,15 @@ class EpisodeTracker:
 
     def episodes(self) -> dict[str, torch.Tensor]:
         """Every counted episode (`keep_episodes`), in the order they ended: "return", "episode_length", each info
-        key's per-step mean and "done", its end flag (a DoneFlags value)."""
+        key's per-step mean, "done", its end flag (a DoneFlags value), and "env", the env it ran in."""
         if not self.keep_episodes:
             raise ValueError("episodes() needs EpisodeTracker(..., keep_episodes=True)")
         keys = ["return", "episode_length", *self._info_sums]
-        values = torch.cat([v for v, _ in self._kept], dim=1) if self._kept else torch.zeros(len(keys), 0)
-        flags = torch.cat([d for _, d in self._kept]) if self._kept else torch.zeros(0, dtype=torch.long)
-        return {**dict(zip(keys, values)), "done": flags}
+        if not self._kept:
+            return {**{k: torch.zeros(0) for k in keys}, "done": torch.zeros(0, dtype=torch.long),
+                    "env": torch.zeros(0, dtype=torch.long)}
+        values, flags, envs = (torch.cat(parts, dim=-1) for parts in zip(*self._kept))
+        return {**dict(zip(keys, values)), "done": flags, "env": envs}
 
     def summary(self, with_mean_squares: bool = False) -> dict[str, torch.Tensor]:
         """Means over counted episodes (nan when none ended) and their number, as device scalars; with

@@ -68,7 +68,7 @@ def test_kept_episodes_are_the_counted_ones_with_their_end_flags():
     tracker = EpisodeTracker(2, torch.device("cpu"), episodes_per_env=1, keep_episodes=True)
     _run(tracker, [[N, N], [F, N], [T, T]])  # env 0's second episode is over its quota
     kept = tracker.episodes()
-    assert kept["done"].tolist() == [F, T]
+    assert kept["done"].tolist() == [F, T] and kept["env"].tolist() == [0, 1]
     assert kept["return"].tolist() == [2.0, 6.0] and kept["episode_length"].tolist() == [2.0, 3.0]
     assert kept["episode/err"].tolist() == [0.5, 10.0]
     assert float(tracker.summary()["return"]) == kept["return"].mean()

@@ -7,7 +7,7 @@ import torch
 from deploy_helpers import run_module
 
 from mimickit.envs.base_env import DoneFlags
-from mimickit.tools.episode_breakdown import breakdown
+from mimickit.tools.episode_breakdown import breakdown, by_start_clip
 
 F, T = int(DoneFlags.FAIL), int(DoneFlags.TIME)
 
@@ -24,12 +24,20 @@ def test_failed_and_timed_out_episodes_are_averaged_apart():
     assert no_failures["stats"]["episode/err"]["failed"] is None and no_failures["failed_share"] == 0
 
 
+def test_episodes_are_grouped_by_the_clip_their_env_started_on():
+    episodes = {"return": torch.tensor([1.0, 3.0, 5.0]), "done": torch.tensor([F, T, F]), "env": torch.tensor([2, 0, 1])}
+    table = by_start_clip(episodes, start_clips=torch.tensor([1, 0, 0]), clip_names=["walk", "run", "jog"])
+    assert table == {"walk": {"episodes": 2, "failed_share": 1.0, "return": 3.0},
+                     "run": {"episodes": 1, "failed_share": 0.0, "return": 3.0}}
+
+
 def test_the_tool_reports_mode_tests_episodes(tiny_checkpoint, tmp_path):
     output = tmp_path / "breakdown.json"
     out = run_module("mimickit.tools.episode_breakdown", f"model_file={tiny_checkpoint}", "episodes=8",
                      f"output={output}")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "episodes" in out.stdout and "failed" in out.stdout
+    table = out.stdout
+    assert "episodes" in table and "failed" in table and "start clip" in table
     result = json.loads(output.read_text())
     test_dir = tmp_path / "test"
     out = run_module("mimickit.run", "mode=test", f"model_file={tiny_checkpoint}", "num_envs=8", "test_episodes=8",
@@ -43,3 +51,6 @@ def test_the_tool_reports_mode_tests_episodes(tiny_checkpoint, tmp_path):
         parts = [(row["failed"] or 0.0) * result["failed_share"], (row["timed_out"] or 0.0) * (1 - result["failed_share"])]
         assert sum(parts) == pytest.approx(row["mean"], rel=1e-5), key
     assert set(result["stats"]) == {k for k in metrics if k not in ("episodes", "standard_error")}
+    clips = result["by_start_clip"]  # DeepMimic starts its episodes on clip frames: here the one procedural walk
+    assert sum(row["episodes"] for row in clips.values()) == 8
+    assert sum(row["failed_share"] * row["episodes"] for row in clips.values()) == pytest.approx(8 * result["failed_share"])
