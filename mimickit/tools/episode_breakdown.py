@@ -5,7 +5,7 @@
 
 `mode=test` reports means over episodes (with their standard errors); a few failed episodes can carry a mean. The
 ASE steering controller's speed error of 0.29 m/s (2026-11-30) was 0.16 over the 95 % of its episodes that ran to
-the time limit and 2.1 over the 5 % that fell, early, most of them started on two of the five clips. This
+the time limit and 2.1 over the 5 % that fell, early, most after starting on two of the five clips. This
 runs the same test (the checkpoint's run config with the command line's keys on top, as `mode=test` composes it;
 one episode per env, `episodes` envs) and reports, for the return, the episode length and every "episode/*" metric
 of the env: the mean over all episodes, over those that ran out of time and over those that failed, what the failed
@@ -31,8 +31,6 @@ from mimickit.agents.agent import Agent
 from mimickit.envs.base_env import DoneFlags
 from mimickit.tools.cli import compose_checkpoint_config, split_tool_args, write_summary
 from mimickit.utils.seeding import seed_everything
-
-log = logging.getLogger(__name__)
 
 ARGS = {"model_file": None, "episodes": "1024", "seed": "0", "output": None}
 QUANTILES = (0.5, 0.9, 0.99)
