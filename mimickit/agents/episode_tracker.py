@@ -69,7 +69,7 @@ class EpisodeTracker:
         counted = ended
         if self.episodes_per_env is not None:
             counted = ended & (self.env_episodes < self.episodes_per_env)
-        # per episode: return, length, then each info key's per-step mean
+        # per episode, in `_statistic_names` order: return, length, then each info key's per-step mean
         per_episode = [self._return, self._length]
         per_episode += [s / torch.clamp_min(self._length, 1.0) for s in self._info_sums.values()]
         values = torch.stack(per_episode)
@@ -96,7 +96,7 @@ class EpisodeTracker:
         key's per-step mean, "done", its end flag (a DoneFlags value), and "env", the env it ran in."""
         if not self.keep_episodes:
             raise ValueError("episodes() needs EpisodeTracker(..., keep_episodes=True)")
-        keys = ["return", "episode_length", *self._info_sums]
+        keys = self._statistic_names()
         if not self._kept:
             return {**{k: torch.zeros(0) for k in keys}, "done": torch.zeros(0, dtype=torch.long),
                     "env": torch.zeros(0, dtype=torch.long)}
@@ -108,9 +108,13 @@ class EpisodeTracker:
         `with_mean_squares`, each mean's E[x^2] too (`MEAN_SQUARE_PREFIX`), from which `standard_errors` follow."""
         count = self._totals[0]
         means = torch.where(count > 0, self._totals[1:] / torch.clamp_min(count, 1.0), math.nan)
-        keys = ["return", "episode_length", *self._info_sums]
+        keys = self._statistic_names()
         out = dict(zip(keys, means[:len(keys)]))
         out["episodes"] = count
         if with_mean_squares:
             out.update({MEAN_SQUARE_PREFIX + key: means[len(keys) + i] for i, key in enumerate(keys)})
         return out
+
+    def _statistic_names(self) -> list[str]:
+        """The per-episode statistics in the order `update` stacks them."""
+        return ["return", "episode_length", *self._info_sums]
