@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from mimickit import run as run_module
 from mimickit.resume import checkpoint_config, checkpoint_key_overrides
 from mimickit.utils.paths import CONF_DIR
 
@@ -45,6 +47,16 @@ def compose_checkpoint_config(model_file: str, overrides: Sequence[str], forced:
         cfg = compose(config_name="config", overrides=overrides)
         defaults = compose(config_name="config")
     return checkpoint_config(cfg, overrides, defaults), defaults
+
+
+def build_checkpoint_agent(cfg: DictConfig, model_file: str) -> tuple[Any, Any]:
+    """(env, agent) of `cfg` (from `compose_checkpoint_config`), validated and built as `mode=test` builds them, the
+    checkpoint's weights loaded."""
+    run_module.validate(cfg)
+    env = run_module.build_env(cfg)
+    agent = instantiate(cfg.algo, env=env, out_dir=str(Path(model_file).resolve().parent), device=cfg.device)
+    agent.load(model_file)
+    return env, agent
 
 
 def write_summary(output: str | Path, summary: Mapping[str, Any]) -> None:

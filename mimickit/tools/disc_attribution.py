@@ -36,13 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 
-from mimickit import run as run_module
 from mimickit.agents.add import ADDAgent
 from mimickit.agents.disc_losses import compute_disc_reward
 from mimickit.envs.add_env import ADDEnv
-from mimickit.tools.cli import compose_checkpoint_config, split_tool_args, write_summary
+from mimickit.tools.cli import (
+    build_checkpoint_agent,
+    compose_checkpoint_config,
+    split_tool_args,
+    write_summary,
+)
 from mimickit.utils.checkpoint import is_policy_file, load_checkpoint
 from mimickit.utils.seeding import seed_everything
 
@@ -98,13 +102,10 @@ def load_add(model_file: str, num_envs: int, overrides: Sequence[str] = ()) -> t
         if not issubclass(get_class(cfg[group]._target_), base):
             raise ValueError(f"disc_attribution explains ADD discriminators (env=add, algo=add); this checkpoint's "
                              f"{group} is {cfg[group]._target_}")
-    run_module.validate(cfg)
     if is_policy_file(load_checkpoint(model_file)):
         raise ValueError(f"{model_file!r} is a policy file (mimickit.tools.export_policy): it has no discriminator; "
                          "pass the run's full checkpoint")
-    env = run_module.build_env(cfg)
-    agent = instantiate(cfg.algo, env=env, out_dir=str(Path(model_file).resolve().parent), device=cfg.device)
-    agent.load(model_file)
+    env, agent = build_checkpoint_agent(cfg, model_file)
     agent.set_training(False)
     return env, agent
 

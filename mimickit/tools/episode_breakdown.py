@@ -24,12 +24,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 
 from mimickit import run as run_module
 from mimickit.agents.agent import Agent
 from mimickit.envs.base_env import DoneFlags
-from mimickit.tools.cli import compose_checkpoint_config, split_tool_args, write_summary
+from mimickit.tools.cli import (
+    build_checkpoint_agent,
+    compose_checkpoint_config,
+    split_tool_args,
+    write_summary,
+)
 from mimickit.utils.seeding import seed_everything
 
 ARGS = {"model_file": None, "episodes": "1024", "seed": "0", "output": None}
@@ -40,13 +44,9 @@ def load_agent(model_file: str, num_envs: int, seed: int, overrides: Sequence[st
     """The checkpoint's env and agent as `mode=test` builds them, with `num_envs` envs, weights loaded."""
     forced = {"mode": "test", "num_envs": str(num_envs), "seed": str(seed), "devices": "null"}
     cfg, _ = compose_checkpoint_config(model_file, overrides, forced, "episode_breakdown")
-    run_module.validate(cfg)
     run_module.configure_torch(cfg)
     seed_everything(cfg.seed)
-    env = run_module.build_env(cfg)
-    agent = instantiate(cfg.algo, env=env, out_dir=str(Path(model_file).resolve().parent), device=cfg.device)
-    agent.load(model_file)
-    return env, agent
+    return build_checkpoint_agent(cfg, model_file)
 
 
 def breakdown(episodes: dict[str, torch.Tensor]) -> dict[str, Any]:
