@@ -26,7 +26,8 @@ CPU_ENGINE = ("sim=mujoco", "device=cpu")  # unless the command line names an en
 def test_at_speed(model_file: str, speed: float, episodes: int, overrides: list[str], run_dir: Path) -> dict[str, float]:
     """The test metrics of `model_file` with every target at `speed` m/s."""
     command = [sys.executable, "-m", "mimickit.run", "mode=test", f"model_file={model_file}", f"num_envs={episodes}",
-               f"test_episodes={episodes}", f"env.tar_speed_min={speed}", f"env.tar_speed_max={speed}", f"hydra.run.dir={run_dir}", *overrides]
+               f"test_episodes={episodes}", f"env.tar_speed_min={speed}", f"env.tar_speed_max={speed}",
+               f"hydra.run.dir={run_dir}", *overrides]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if done.returncode != 0:
         raise RuntimeError(f"the test at {speed} m/s failed:\n{done.stderr[-3000:]}")

@@ -1,6 +1,7 @@
 """The command line of the tools that rebuild a checkpoint (export_onnx, latent_spread, latent_search,
-disc_attribution): `KEY=VALUE` arguments, the tool's own keys and, for every other key, a config override applied on
-top of the checkpoint's run config; and where their JSON summaries go."""
+disc_attribution, episode_breakdown): `KEY=VALUE` arguments, the tool's own keys and, for every other key, a config
+override applied on top of the checkpoint's run config; the env and agent built from it; and where their JSON
+summaries go."""
 from __future__ import annotations
 
 import json
