@@ -32,8 +32,9 @@
 #   bash scripts/gpu/train.sh fetch                       # move the next four kept parts to $OUT (a call brings
 #     back at most 8 files and ~64 MiB in all; what is over is lost, 2026-11-29); repeat until "nothing left".
 #     Here, copy the parts to .runs/parts (git-ignored).
-#   bash scripts/gpu/train.sh stash                       # in a later session, carry two or three of .runs/parts
-#     per call (~40 MB fit beside the tree), each call running `stash` (copies them to /tmp/gpu_parts); then
+#   bash scripts/gpu/train.sh stash                       # in a later session, carry .runs/parts a few at a
+#     time (a call carries 64 MiB with the tree, 35 MB on 2026-11-30: one 15 MB part per call), each call
+#     running `stash` (copies them to /tmp/gpu_parts); then
 #   bash scripts/gpu/train.sh unstash                     # rebuilds the runs they hold in /tmp/gpu_runs, which
 #     `start NAME ...` then resumes (resume=true)
 #
