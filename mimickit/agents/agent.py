@@ -28,7 +28,11 @@ from typing import Annotated, Any
 import torch
 from torch import nn
 
-from mimickit.agents.episode_tracker import MEAN_SQUARE_PREFIX, EpisodeTracker, standard_errors
+from mimickit.agents.episode_tracker import (
+    MEAN_SQUARE_PREFIX,
+    EpisodeTracker,
+    standard_errors,
+)
 from mimickit.agents.graphed_step import GraphedStep, make_capturable
 from mimickit.agents.losses import compute_action_bound_loss, compute_value_loss
 from mimickit.agents.optim import build_optimizer, step_unless
